@@ -1,0 +1,28 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
+import type { TaskResult, TaskSpec } from "../../gen/noizylab/agent/v1/task_pb.js";
+
+/** SpecField is the name of a TaskSpec oneof field, one per task type ("echo", "delay", …). */
+export type SpecField = NonNullable<TaskSpec["task"]["case"]>;
+
+/** SpecMessage is the input message of a task type, for example EchoTask for "echo". */
+export type SpecMessage<K extends SpecField> = Extract<TaskSpec["task"], { case: K }>["value"];
+
+/** SpecInit is what a caller may write as a task type's input: the message or a plain object. */
+export type SpecInit<K extends SpecField> = MessageInitShape<GenMessage<SpecMessage<K>>>;
+
+/** ResultMessage is the result message of a task type, for example EchoResult for "echo". */
+export type ResultMessage<K extends SpecField> = Extract<TaskResult["result"], { case: K }>["value"];
+
+/**
+ * taskTypeOf is the task type name of a TaskSpec field, given its TypeScript (camelCase) or
+ * proto (snake_case) name: "textAnalysis" and "text_analysis" are "text-analysis".
+ */
+export function taskTypeOf(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replaceAll("_", "-");
+}
+
+/** specFieldOf is the proto (and JSON) TaskSpec field of a task type: "text-analysis" is "text_analysis". */
+export function specFieldOf(type: string): string {
+  return type.replaceAll("-", "_");
+}

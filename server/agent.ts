@@ -1,0 +1,104 @@
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { join } from "node:path";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import type { AgentConfig } from "./config.js";
+import { createEngine, type Engine } from "./engine/engine.js";
+import { createListener, type RequestHandler } from "./listener/listener.js";
+import { createHealthStatus } from "./services/health-service.js";
+import { routes } from "./services/routes.js";
+import { createSqliteStore } from "./store/sqlite/sqlite-store.js";
+import type { Store } from "./store/store.js";
+import { createTaskRegistry } from "./tasks/registry.js";
+import { version } from "./version.js";
+
+/** Agent is a configured server: its engine and store, and the port it serves them on. */
+export interface Agent {
+  readonly engine: Engine;
+  readonly store: Store;
+  /** start recovers interrupted tasks, starts running tasks and listens; resolves with the URL. */
+  start(): Promise<URL>;
+  /**
+   * stop shuts down gracefully: health turns NOT_SERVING, no new tasks start, running ones
+   * get the grace period to finish (the rest are requeued for the next start), streams end,
+   * connections close and the store is closed.
+   */
+  stop(): Promise<void>;
+}
+
+/** AgentOptions are the config plus where to report errors of background work. */
+export interface AgentOptions {
+  readonly config: AgentConfig;
+  readonly onError?: (error: unknown) => void;
+}
+
+/** createAgent builds the whole server from its config without listening. */
+export function createAgent(options: AgentOptions): Agent {
+  const { config } = options;
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
+  const store = createSqliteStore({ path: join(config.dataDir, "cloudagent.db") });
+  const registry = createTaskRegistry();
+  const engine = createEngine({
+    store,
+    registry,
+    onError,
+    maxConcurrentTasks: config.maxConcurrentTasks,
+    defaultTimeoutMs: config.defaultTimeoutMs,
+    maxTimeoutMs: config.maxTimeoutMs,
+    maxOutputBytes: config.maxMessageBytes,
+    maxAttempts: config.maxAttempts,
+  });
+  const health = createHealthStatus();
+  const shutdown = new AbortController();
+  const maxPageSize = 1_000;
+  const features = ["connect", "grpc", "grpc-web", "http2", "http1.1", "health", "reflection"];
+  if (config.tlsCertFile) features.push("tls");
+  const handler = connectNodeAdapter({
+    routes: routes({
+      engine,
+      registry,
+      health,
+      version,
+      features,
+      maxBatchSize: config.maxBatchSize,
+      maxPageSize,
+      limits: {
+        maxMessageBytes: config.maxMessageBytes,
+        maxBatchSize: config.maxBatchSize,
+        maxConcurrentTasks: config.maxConcurrentTasks,
+        defaultTimeoutMs: config.defaultTimeoutMs,
+        maxTimeoutMs: config.maxTimeoutMs,
+        maxPageSize,
+      },
+    }),
+    // A misspelt field is an error naming it, not a field silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
+    readMaxBytes: config.maxMessageBytes,
+    writeMaxBytes: config.maxMessageBytes,
+    shutdownSignal: shutdown.signal,
+  }) as RequestHandler;
+  const listener = createListener({
+    handler,
+    tls: config.tlsCertFile ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } : undefined,
+  });
+
+  return {
+    engine,
+    store,
+    async start() {
+      await engine.start();
+      const url = await listener.listen(config.port, config.host);
+      health.set(ServingStatus.SERVING);
+      return url;
+    },
+    async stop() {
+      health.set(ServingStatus.NOT_SERVING);
+      // No new connections or HTTP/2 streams from here on; open streams go on for now.
+      const closed = listener.close(config.shutdownGraceMs + 1_000);
+      await engine.drain(config.shutdownGraceMs);
+      // Ends the streams still open (watchers of tasks that were requeued).
+      shutdown.abort();
+      await closed;
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+/** AgentConfig is everything an operator can set; see docs/configuration.md. */
+export interface AgentConfig {
+  /** The address to listen on. */
+  readonly host: string;
+  /** The port to listen on; 0 picks a free one. */
+  readonly port: number;
+  /** Where the SQLite database lives. */
+  readonly dataDir: string;
+  /** A PEM certificate file: with tlsKeyFile, serve TLS (HTTP/2 and HTTP/1.1 by ALPN). */
+  readonly tlsCertFile: string;
+  /** The PEM private key of tlsCertFile. */
+  readonly tlsKeyFile: string;
+  /** The largest request or response message, in bytes. */
+  readonly maxMessageBytes: number;
+  /** The most tasks running at once. */
+  readonly maxConcurrentTasks: number;
+  /** The timeout a task gets when its submit names none, in milliseconds. */
+  readonly defaultTimeoutMs: number;
+  /** The longest timeout a submit may ask for, in milliseconds. */
+  readonly maxTimeoutMs: number;
+  /** A task interrupted by this many crashes is failed instead of run again. */
+  readonly maxAttempts: number;
+  /** The most requests in one SubmitBatch. */
+  readonly maxBatchSize: number;
+  /** How long running tasks may take to finish at shutdown before they are requeued. */
+  readonly shutdownGraceMs: number;
+}
+
+type Setting =
+  | { readonly kind: "string"; readonly fallback: string }
+  | { readonly kind: "integer"; readonly fallback: number; readonly min: number; readonly max: number };
+
+const settings: { readonly [K in keyof AgentConfig]: Setting } = {
+  host: { kind: "string", fallback: "127.0.0.1" },
+  port: { kind: "integer", fallback: 8080, min: 0, max: 65_535 },
+  dataDir: { kind: "string", fallback: "./data" },
+  tlsCertFile: { kind: "string", fallback: "" },
+  tlsKeyFile: { kind: "string", fallback: "" },
+  maxMessageBytes: { kind: "integer", fallback: 4 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024 },
+  maxConcurrentTasks: { kind: "integer", fallback: 16, min: 1, max: 10_000 },
+  defaultTimeoutMs: { kind: "integer", fallback: 600_000, min: 1, max: 86_400_000 },
+  maxTimeoutMs: { kind: "integer", fallback: 86_400_000, min: 1, max: 604_800_000 },
+  maxAttempts: { kind: "integer", fallback: 3, min: 1, max: 100 },
+  maxBatchSize: { kind: "integer", fallback: 1_000, min: 1, max: 100_000 },
+  shutdownGraceMs: { kind: "integer", fallback: 10_000, min: 0, max: 3_600_000 },
+};
+
+/** envName is the environment variable of a setting: maxMessageBytes is CLOUDAGENT_MAX_MESSAGE_BYTES. */
+export function envName(key: string): string {
+  return `CLOUDAGENT_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** ConfigError says which setting is wrong and why. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function parse(source: string, setting: Setting, raw: unknown): string | number {
+  if (setting.kind === "string") {
+    if (typeof raw !== "string") throw new ConfigError(`${source}: must be a string`);
+    return raw;
+  }
+  const value = typeof raw === "string" && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < setting.min || value > setting.max) {
+    throw new ConfigError(
+      `${source}: must be an integer from ${setting.min} to ${setting.max}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+function readFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (cause) {
+    throw new ConfigError(`config file ${path}: ${cause instanceof Error ? cause.message : cause}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path}: must hold a JSON object`);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!Object.hasOwn(settings, key)) {
+      throw new ConfigError(`config file ${path}: unknown setting ${JSON.stringify(key)}`);
+    }
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** LoadConfigOptions says where settings come from. */
+export interface LoadConfigOptions {
+  /** The environment; CLOUDAGENT_* variables override the file. */
+  readonly env: NodeJS.ProcessEnv;
+  /** A JSON config file; CLOUDAGENT_CONFIG names one when this is not set. */
+  readonly file?: string | undefined;
+}
+
+/**
+ * loadConfig merges the defaults, a JSON config file and CLOUDAGENT_* environment variables,
+ * later ones winning. A bad value is a ConfigError naming the setting.
+ */
+export function loadConfig(options: LoadConfigOptions): AgentConfig {
+  const file = options.file ?? options.env.CLOUDAGENT_CONFIG;
+  const fromFile = file ? readFile(file) : {};
+  const config: Record<string, string | number> = {};
+  for (const [key, setting] of Object.entries(settings)) {
+    const name = envName(key);
+    const env = options.env[name];
+    if (env !== undefined && env !== "") config[key] = parse(name, setting, env);
+    else if (fromFile[key] !== undefined) config[key] = parse(`${file}: ${key}`, setting, fromFile[key]);
+    else config[key] = setting.fallback;
+  }
+  const result = config as unknown as AgentConfig;
+  if ((result.tlsCertFile === "") !== (result.tlsKeyFile === "")) {
+    throw new ConfigError("tlsCertFile and tlsKeyFile must be set together");
+  }
+  if (result.defaultTimeoutMs > result.maxTimeoutMs) {
+    throw new ConfigError("defaultTimeoutMs must not exceed maxTimeoutMs");
+  }
+  return { ...result, dataDir: resolve(result.dataDir) };
+}

@@ -1,0 +1,180 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  type Task,
+  type TaskEvent,
+  TaskSchema,
+  type TaskSpec,
+  TaskState,
+} from "../../gen/noizylab/agent/v1/task_pb.js";
+import { uuidV7 } from "../lib/uuid-v7.js";
+import type { InsertedTask, Store, TaskQuery } from "../store/store.js";
+import { isTerminal } from "../store/task-projection.js";
+import type { TaskRegistry } from "../tasks/registry.js";
+import { checkRange, invalidField } from "../tasks/task-errors.js";
+import { createEventBus } from "./event-bus.js";
+import { createExecutor } from "./executor.js";
+import { errorEvent, stateChangeEvent, taskErrorOf } from "./task-events.js";
+import { watchTask } from "./task-watch.js";
+
+/** EngineLimits bound what a submit may ask for and how the engine runs. */
+export interface EngineLimits {
+  /** The most tasks running at once. */
+  readonly maxConcurrentTasks: number;
+  /** The timeout a task gets when its submit names none, in milliseconds. */
+  readonly defaultTimeoutMs: number;
+  /** The longest timeout a submit may ask for, in milliseconds. */
+  readonly maxTimeoutMs: number;
+  /** The largest result and the most a handler may inflate, in bytes. */
+  readonly maxOutputBytes: number;
+  /** A task interrupted by this many crashes is failed instead of run again. */
+  readonly maxAttempts: number;
+}
+
+/** EngineOptions wires an engine to its store and task registry. */
+export interface EngineOptions extends EngineLimits {
+  readonly store: Store;
+  readonly registry: TaskRegistry;
+  /** Where unexpected errors in background work are reported. */
+  readonly onError: (error: unknown) => void;
+}
+
+/** SubmitInput is one task to queue, as the RPCs carry it. */
+export interface SubmitInput {
+  readonly spec?: TaskSpec | undefined;
+  readonly priority?: number | undefined;
+  readonly idempotencyKey: string;
+  readonly timeoutMs: number;
+}
+
+/** Engine owns the task lifecycle: submit, run, cancel, watch. It knows nothing of HTTP. */
+export interface Engine {
+  /** start recovers tasks interrupted by a crash and begins running queued ones. */
+  start(): Promise<void>;
+  /** submit validates and commits a task, then returns it; see Store.insertTasks. */
+  submit(input: SubmitInput): Promise<InsertedTask>;
+  /**
+   * submitBatch submits many tasks; each item is validated on its own, and the valid ones
+   * are committed in one transaction. An item's outcome is its task or its error.
+   */
+  submitBatch(inputs: readonly SubmitInput[]): Promise<(InsertedTask | ConnectError)[]>;
+  /** getTask returns a task, or throws NotFound. */
+  getTask(taskId: string): Promise<Task>;
+  /** listTasks returns tasks matching a query, newest first. */
+  listTasks(query: TaskQuery): Promise<Task[]>;
+  /** cancelTask cancels a queued or running task; a finished one is FailedPrecondition. */
+  cancelTask(taskId: string, reason: string): Promise<Task>;
+  /** watchTask streams a task's events after a sequence number; see watchTask. */
+  watchTask(taskId: string, afterSequence: bigint, signal: AbortSignal): AsyncGenerator<TaskEvent>;
+  /** drain stops taking work and lets running tasks finish within graceMs; see Executor.drain. */
+  drain(graceMs: number): Promise<void>;
+  /** The number of tasks running now. */
+  readonly runningCount: number;
+}
+
+const defaultPriority = 50;
+const maxIdempotencyKeyLength = 256;
+
+/** createEngine builds an engine; call start() before submitting. */
+export function createEngine(options: EngineOptions): Engine {
+  const { store, registry } = options;
+  const bus = createEventBus();
+  const executor = createExecutor({ ...options, bus });
+
+  function prepare(input: SubmitInput, path: string) {
+    const type = registry.validate(input.spec, `${path}spec`);
+    const priority = input.priority ?? defaultPriority;
+    checkRange(`${path}priority`, priority, 0, 100);
+    if (input.idempotencyKey.length > maxIdempotencyKeyLength) {
+      throw invalidField(
+        `${path}idempotency_key`,
+        `must be at most ${maxIdempotencyKeyLength} characters, got ${input.idempotencyKey.length}`,
+      );
+    }
+    checkRange(`${path}timeout_ms`, input.timeoutMs, 0, options.maxTimeoutMs);
+    const id = uuidV7();
+    const task = create(TaskSchema, {
+      id,
+      type,
+      spec: input.spec,
+      state: TaskState.QUEUED,
+      priority,
+      idempotencyKey: input.idempotencyKey,
+      timeoutMs: input.timeoutMs || options.defaultTimeoutMs,
+      createdAt: timestampNow(),
+      lastSequence: 1n,
+    });
+    const event = stateChangeEvent(id, TaskState.QUEUED, 0);
+    event.sequence = 1n;
+    event.time = task.createdAt;
+    return { task, event };
+  }
+
+  async function insert(prepared: ReturnType<typeof prepare>[]): Promise<InsertedTask[]> {
+    const inserted = await store.insertTasks(prepared);
+    prepared.forEach((item, index) => {
+      if (inserted[index]?.created) bus.publish(item.event);
+    });
+    executor.wake();
+    return inserted;
+  }
+
+  async function getTask(taskId: string): Promise<Task> {
+    if (taskId === "") throw invalidField("task_id", "is required");
+    const task = await store.getTask(taskId);
+    if (task === undefined) throw new ConnectError(`task ${taskId} not found`, Code.NotFound);
+    return task;
+  }
+
+  function finishedError(task: Task): ConnectError {
+    const state = TaskState[task.state].toLowerCase();
+    return new ConnectError(`task ${task.id} has already ${state}`, Code.FailedPrecondition);
+  }
+
+  return {
+    start: () => executor.recover(),
+    async submit(input) {
+      const [inserted] = await insert([prepare(input, "")]);
+      return inserted as InsertedTask;
+    },
+    async submitBatch(inputs) {
+      const outcomes: (ReturnType<typeof prepare> | ConnectError)[] = inputs.map((input, index) => {
+        try {
+          return prepare(input, `requests[${index}].`);
+        } catch (reason) {
+          return ConnectError.from(reason);
+        }
+      });
+      const valid = outcomes.filter(
+        (o): o is ReturnType<typeof prepare> => !(o instanceof ConnectError),
+      );
+      const inserted = valid.length > 0 ? await insert(valid) : [];
+      let next = 0;
+      return outcomes.map((o) => (o instanceof ConnectError ? o : (inserted[next++] as InsertedTask)));
+    },
+    getTask,
+    listTasks: (query) => store.listTasks(query),
+    async cancelTask(taskId, reason) {
+      const task = await getTask(taskId);
+      if (isTerminal(task.state)) throw finishedError(task);
+      const error = new ConnectError(reason || "cancelled by request", Code.Canceled);
+      const cancelled = await executor.record(
+        errorEvent(taskId, TaskState.CANCELLED, taskErrorOf(error)),
+        [TaskState.QUEUED, TaskState.RUNNING],
+      );
+      // It finished between the read and the cancel: report the state it finished in.
+      if (cancelled === undefined) throw finishedError(await getTask(taskId));
+      executor.abort(taskId, error);
+      return cancelled.task;
+    },
+    async *watchTask(taskId, afterSequence, signal) {
+      if (taskId === "") throw invalidField("task_id", "is required");
+      yield* watchTask(store, bus, taskId, afterSequence, signal);
+    },
+    drain: (graceMs) => executor.drain(graceMs),
+    get runningCount() {
+      return executor.runningCount;
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import type { TaskEvent } from "../../gen/noizylab/agent/v1/task_pb.js";
+
+/** TaskEventListener receives events as they are committed. */
+export type TaskEventListener = (event: TaskEvent) => void;
+
+/** EventBus fans committed task events out to the watchers of each task. */
+export interface EventBus {
+  /** subscribe calls listener with every event of the task from now on; returns the unsubscribe. */
+  subscribe(taskId: string, listener: TaskEventListener): () => void;
+  /** publish delivers a committed event to the task's listeners. */
+  publish(event: TaskEvent): void;
+}
+
+/** createEventBus makes an in-process event bus. */
+export function createEventBus(): EventBus {
+  const listeners = new Map<string, Set<TaskEventListener>>();
+  return {
+    subscribe(taskId, listener) {
+      let set = listeners.get(taskId);
+      if (set === undefined) {
+        set = new Set();
+        listeners.set(taskId, set);
+      }
+      set.add(listener);
+      return () => {
+        set.delete(listener);
+        if (set.size === 0 && listeners.get(taskId) === set) listeners.delete(taskId);
+      };
+    },
+    publish(event) {
+      const set = listeners.get(event.taskId);
+      if (set === undefined) return;
+      for (const listener of set) listener(event);
+    },
+  };
+}

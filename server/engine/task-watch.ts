@@ -1,0 +1,78 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { TaskEvent } from "../../gen/noizylab/agent/v1/task_pb.js";
+import type { Store } from "../store/store.js";
+import { isTerminal } from "../store/task-projection.js";
+import type { EventBus } from "./event-bus.js";
+
+/** Inbox buffers live events for one watcher until it is ready for them. */
+class Inbox {
+  private readonly events: TaskEvent[] = [];
+  private wake: (() => void) | undefined;
+
+  push(event: TaskEvent): void {
+    this.events.push(event);
+    this.wake?.();
+  }
+
+  /** take waits for the next event; undefined when the signal aborts first. */
+  async take(signal: AbortSignal): Promise<TaskEvent | undefined> {
+    while (this.events.length === 0) {
+      if (signal.aborted) return undefined;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.wake = undefined;
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        this.wake = done;
+        signal.addEventListener("abort", done);
+      });
+    }
+    return this.events.shift();
+  }
+}
+
+/**
+ * watchTask yields a task's events with a sequence above afterSequence: first those already
+ * stored, then live ones, until the terminal event or until the signal aborts. It subscribes
+ * before it reads the store, and fills any hole in the live stream from the store, so the
+ * watcher sees every event exactly once and in order.
+ */
+export async function* watchTask(
+  store: Store,
+  bus: EventBus,
+  taskId: string,
+  afterSequence: bigint,
+  signal: AbortSignal,
+): AsyncGenerator<TaskEvent> {
+  const inbox = new Inbox();
+  const unsubscribe = bus.subscribe(taskId, (event) => inbox.push(event));
+  try {
+    const task = await store.getTask(taskId);
+    if (task === undefined) throw new ConnectError(`task ${taskId} not found`, Code.NotFound);
+    let last = afterSequence;
+    const emit = function* (events: readonly TaskEvent[]) {
+      for (const event of events) {
+        if (event.sequence <= last) continue;
+        last = event.sequence;
+        yield event;
+      }
+    };
+    for (const event of emit(await store.listEvents(taskId, last))) {
+      yield event;
+      if (isTerminal(event.state)) return;
+    }
+    if (isTerminal(task.state) && last >= task.lastSequence) return;
+    for (;;) {
+      const event = await inbox.take(signal);
+      if (event === undefined) return;
+      const missed = event.sequence > last + 1n ? await store.listEvents(taskId, last) : [event];
+      for (const next of emit(missed)) {
+        yield next;
+        if (isTerminal(next.state)) return;
+      }
+    }
+  } finally {
+    unsubscribe();
+  }
+}

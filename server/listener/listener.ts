@@ -1,0 +1,109 @@
+import { readFileSync } from "node:fs";
+import * as http from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { routeConnection } from "./protocol-sniffer.js";
+
+/** RequestHandler serves HTTP/2 and HTTP/1.1 requests alike. */
+export type RequestHandler = (
+  request: http2.Http2ServerRequest | IncomingMessage,
+  response: http2.Http2ServerResponse | ServerResponse,
+) => void;
+
+/** ListenerOptions configures the one port everything is served on. */
+export interface ListenerOptions {
+  readonly handler: RequestHandler;
+  /** PEM certificate and key files; when both are set the port speaks TLS with ALPN. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
+}
+
+/** Listener is one port serving HTTP/2 (cleartext with prior knowledge, or TLS) and HTTP/1.1. */
+export interface Listener {
+  /** listen binds the port and resolves with the URL to reach it. */
+  listen(port: number, host: string): Promise<URL>;
+  /**
+   * close stops accepting connections, asks HTTP/2 clients to go away, and after graceMs
+   * destroys whatever is still open (for example watch streams that never end).
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * createListener builds the server without listening. In cleartext, each connection is
+ * routed by its first bytes (see routeConnection); over TLS, ALPN offers h2 and http/1.1.
+ */
+export function createListener(options: ListenerOptions): Listener {
+  // HTTP/1.1 sockets with a request in flight; the others are idle keep-alive connections.
+  const busy = new Set<Socket>();
+  let closing = false;
+  const handler: RequestHandler = (request, response) => {
+    if (request.httpVersionMajor === 1) {
+      const socket = request.socket as Socket;
+      busy.add(socket);
+      response.once("close", () => {
+        busy.delete(socket);
+        if (closing) socket.end();
+      });
+    }
+    options.handler(request, response);
+  };
+  const http2Server = options.tls
+    ? http2.createSecureServer(
+        {
+          cert: readFileSync(options.tls.certFile),
+          key: readFileSync(options.tls.keyFile),
+          allowHTTP1: true,
+        },
+        handler,
+      )
+    : http2.createServer(handler);
+  const server: net.Server = options.tls ? http2Server : net.createServer();
+  if (!options.tls) {
+    const http1Server = http.createServer(handler);
+    server.on("connection", (socket: Socket) =>
+      routeConnection(socket, { http1: http1Server, http2: http2Server, timeoutMs: 10_000 }),
+    );
+  }
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const sockets = new Set<Socket>();
+  http2Server.on("session", (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  const scheme = options.tls ? "https" : "http";
+
+  return {
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          const address = server.address() as AddressInfo;
+          const hostname = address.family === "IPv6" ? `[${address.address}]` : address.address;
+          resolve(new URL(`${scheme}://${hostname}:${address.port}`));
+        });
+      });
+    },
+    async close(graceMs) {
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // HTTP/2 clients get a GOAWAY and finish their open streams.
+      for (const session of sessions) session.close();
+      const http2Sockets = new Set([...sessions].map((session) => session.socket));
+      for (const socket of sockets) {
+        if (!http2Sockets.has(socket as never) && !busy.has(socket)) socket.end();
+      }
+      const timer = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}

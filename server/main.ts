@@ -1,0 +1,40 @@
+import { createAgent } from "./agent.js";
+import { type AgentConfig, loadConfig } from "./config.js";
+
+/** ServeOptions configure the `serve` command. */
+export interface ServeOptions {
+  /** A JSON config file, overriding CLOUDAGENT_CONFIG. */
+  readonly configFile?: string | undefined;
+  /** Where to log; stderr by default. */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * serve reads the config, starts the agent and stops it gracefully on SIGTERM or SIGINT:
+ * running tasks get the grace period, the rest stay queued for the next start.
+ */
+export async function serve(options: ServeOptions = {}): Promise<void> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const config: AgentConfig = loadConfig({ env: process.env, file: options.configFile });
+  const agent = createAgent({ config, onError: (error) => log(`error: ${String(error)}`) });
+  const url = await agent.start();
+  log(`cloudagent listening on ${url.href} (data in ${config.dataDir})`);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping; running tasks have ${config.shutdownGraceMs} ms to finish`);
+    agent.stop().then(
+      () => {
+        log("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log(`error while stopping: ${String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}

@@ -1,0 +1,109 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
+import {
+  type ListTasksRequest,
+  SubmitBatchResultSchema,
+  SubmitResponseSchema,
+  type TaskService,
+} from "../../gen/noizylab/agent/v1/task_service_pb.js";
+import type { Engine } from "../engine/engine.js";
+import { taskErrorOf } from "../engine/task-events.js";
+import type { TaskQuery } from "../store/store.js";
+import { checkRange, invalidField } from "../tasks/task-errors.js";
+
+/** TaskServiceOptions are the limits the task service enforces on top of the engine's. */
+export interface TaskServiceOptions {
+  readonly engine: Engine;
+  /** The most requests in one SubmitBatch. */
+  readonly maxBatchSize: number;
+  /** The largest ListTasks page. */
+  readonly maxPageSize: number;
+}
+
+const defaultPageSize = 50;
+
+function pageToken(lastId: string): string {
+  return Buffer.from(lastId, "utf8").toString("base64url");
+}
+
+function queryOf(request: ListTasksRequest, maxPageSize: number): TaskQuery {
+  checkRange("page_size", request.pageSize, 0, maxPageSize);
+  let beforeId: string | undefined;
+  if (request.pageToken !== "") {
+    beforeId = Buffer.from(request.pageToken, "base64url").toString("utf8");
+    if (!/^[0-9a-f-]{36}$/.test(beforeId)) {
+      throw invalidField("page_token", "is not a token from a previous ListTasks response");
+    }
+  }
+  return {
+    states: request.states,
+    types: request.types,
+    createdAfter: request.createdAfter ? timestampMs(request.createdAfter) : undefined,
+    createdBefore: request.createdBefore ? timestampMs(request.createdBefore) : undefined,
+    beforeId,
+    limit: request.pageSize || defaultPageSize,
+  };
+}
+
+/** createTaskService translates TaskService RPCs into engine calls. */
+export function createTaskService(options: TaskServiceOptions): ServiceImpl<typeof TaskService> {
+  const { engine } = options;
+  return {
+    async submit(request) {
+      return create(SubmitResponseSchema, await engine.submit(request));
+    },
+    async *run(request, context) {
+      const { task } = await engine.submit(request);
+      for await (const event of engine.watchTask(task.id, 0n, context.signal)) {
+        yield { event };
+      }
+    },
+    async submitBatch(request) {
+      if (request.requests.length > options.maxBatchSize) {
+        throw invalidField(
+          "requests",
+          `at most ${options.maxBatchSize} requests per batch, got ${request.requests.length}`,
+        );
+      }
+      const outcomes = await engine.submitBatch(request.requests);
+      return {
+        results: outcomes.map((outcome) =>
+          create(SubmitBatchResultSchema, {
+            outcome:
+              outcome instanceof ConnectError
+                ? { case: "error", value: taskErrorOf(outcome) }
+                : { case: "submitted", value: create(SubmitResponseSchema, outcome) },
+          }),
+        ),
+      };
+    },
+    async getTask(request) {
+      return { task: await engine.getTask(request.taskId) };
+    },
+    async listTasks(request) {
+      const query = queryOf(request, options.maxPageSize);
+      // One extra row tells whether another page follows.
+      const tasks = await engine.listTasks({ ...query, limit: query.limit + 1 });
+      const page = tasks.slice(0, query.limit);
+      const last = page.at(-1);
+      return {
+        tasks: page,
+        nextPageToken: tasks.length > query.limit && last ? pageToken(last.id) : "",
+      };
+    },
+    async *watchTask(request, context) {
+      for await (const event of engine.watchTask(
+        request.taskId,
+        request.afterSequence,
+        context.signal,
+      )) {
+        yield { event };
+      }
+    },
+    async cancelTask(request) {
+      return { task: await engine.cancelTask(request.taskId, request.reason) };
+    },
+  };
+}

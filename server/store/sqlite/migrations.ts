@@ -1,0 +1,36 @@
+/**
+ * migrations are the SQLite schema's versions, applied in order at start; each runs once,
+ * in its own transaction. Never edit a released migration: add the next one.
+ */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    spec BLOB NOT NULL,
+    state INTEGER NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    progress_note TEXT NOT NULL DEFAULT '',
+    priority INTEGER NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    timeout_ms INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    result BLOB,
+    error_code TEXT,
+    error_message TEXT,
+    last_sequence INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX tasks_queue ON tasks (priority DESC, id) WHERE state = 1;
+  CREATE INDEX tasks_by_state ON tasks (state, id);
+  CREATE INDEX tasks_by_created ON tasks (created_at);
+  CREATE TABLE task_events (
+    task_id TEXT NOT NULL REFERENCES tasks (id),
+    sequence INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    PRIMARY KEY (task_id, sequence)
+  ) STRICT, WITHOUT ROWID;
+  `,
+];

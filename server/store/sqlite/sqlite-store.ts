@@ -1,0 +1,159 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import {
+  type Task,
+  type TaskEvent,
+  TaskEventSchema,
+  TaskState,
+} from "../../../gen/noizylab/agent/v1/task_pb.js";
+import type { AppendedEvent, InsertedTask, NewTask, Store, TaskQuery } from "../store.js";
+import { applyEvent } from "../task-projection.js";
+import { migrations } from "./migrations.js";
+import { rowFromTask, type TaskRow, taskColumns, taskFromRow } from "./task-rows.js";
+
+/** SqliteStoreOptions configures the embedded SQLite store. */
+export interface SqliteStoreOptions {
+  /** The database file; created with its directory when missing. ":memory:" for tests. */
+  readonly path: string;
+}
+
+function migrate(db: Database.Database): void {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY) STRICT");
+  const applied = db.prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").get() as {
+    v: number;
+  };
+  migrations.forEach((sql, index) => {
+    const version = index + 1;
+    if (version <= applied.v) return;
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare("INSERT INTO schema_migrations (version) VALUES (?)").run(version);
+    }).immediate();
+  });
+}
+
+/**
+ * createSqliteStore opens (or creates) the SQLite database and applies its migrations. WAL
+ * mode with synchronous=FULL: a transaction that returned survives a crash of the process
+ * and of the machine.
+ */
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+  const db = new Database(options.path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+
+  const insertTaskRow = db.prepare(
+    `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
+  );
+  const updateTaskRow = db.prepare(
+    `UPDATE tasks SET ${taskColumns
+      .filter((c) => c !== "id")
+      .map((c) => `${c} = @${c}`)
+      .join(", ")} WHERE id = @id`,
+  );
+  const selectTask = db.prepare<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?");
+  const selectByKey = db.prepare<[string], TaskRow>("SELECT * FROM tasks WHERE idempotency_key = ?");
+  const selectNextQueued = db.prepare<[], TaskRow>(
+    `SELECT * FROM tasks WHERE state = ${TaskState.QUEUED} ORDER BY priority DESC, id LIMIT 1`,
+  );
+  const selectIdsInState = db.prepare<[number], { id: string }>(
+    "SELECT id FROM tasks WHERE state = ? ORDER BY id",
+  );
+  const insertEventRow = db.prepare("INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)");
+  const selectEvents = db.prepare<[string, number], { event: Uint8Array }>(
+    "SELECT event FROM task_events WHERE task_id = ? AND sequence > ? ORDER BY sequence",
+  );
+
+  function append(before: Task, event: TaskEvent): AppendedEvent {
+    event.sequence = before.lastSequence + 1n;
+    const task = applyEvent(before, event);
+    updateTaskRow.run(rowFromTask(task));
+    insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
+    return { task, event };
+  }
+
+  const insertTasks = db.transaction((tasks: readonly NewTask[]): InsertedTask[] =>
+    tasks.map(({ task, event }) => {
+      const existing = task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
+      if (existing) return { task: taskFromRow(existing), created: false };
+      insertTaskRow.run(rowFromTask(task));
+      insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
+      return { task, created: true };
+    }),
+  );
+
+  const appendEvent = db.transaction(
+    (event: TaskEvent, expected: readonly TaskState[]): AppendedEvent | undefined => {
+      const row = selectTask.get(event.taskId);
+      if (row === undefined || !expected.includes(row.state)) return undefined;
+      return append(taskFromRow(row), event);
+    },
+  );
+
+  const claimNextTask = db.transaction((start: (task: Task) => TaskEvent) => {
+    const row = selectNextQueued.get();
+    if (row === undefined) return undefined;
+    const task = taskFromRow(row);
+    return append(task, start(task));
+  });
+
+  return {
+    async insertTasks(tasks) {
+      return insertTasks.immediate(tasks);
+    },
+    async getTask(id) {
+      const row = selectTask.get(id);
+      return row && taskFromRow(row);
+    },
+    async listTasks(query: TaskQuery) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (query.states.length > 0) {
+        where.push(`state IN (${query.states.map(() => "?").join(", ")})`);
+        params.push(...query.states);
+      }
+      if (query.types.length > 0) {
+        where.push(`type IN (${query.types.map(() => "?").join(", ")})`);
+        params.push(...query.types);
+      }
+      if (query.createdAfter !== undefined) {
+        where.push("created_at >= ?");
+        params.push(query.createdAfter);
+      }
+      if (query.createdBefore !== undefined) {
+        where.push("created_at < ?");
+        params.push(query.createdBefore);
+      }
+      if (query.beforeId !== undefined) {
+        where.push("id < ?");
+        params.push(query.beforeId);
+      }
+      const sql = `SELECT * FROM tasks ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
+      const rows = db.prepare<unknown[], TaskRow>(sql).all(...params, query.limit);
+      return rows.map(taskFromRow);
+    },
+    async listEvents(taskId, afterSequence) {
+      return selectEvents
+        .all(taskId, Number(afterSequence))
+        .map((row) => fromBinary(TaskEventSchema, row.event));
+    },
+    async appendEvent(event, expected) {
+      return appendEvent.immediate(event, expected);
+    },
+    async claimNextTask(start) {
+      return claimNextTask.immediate(start);
+    },
+    async listTaskIds(state) {
+      return selectIdsInState.all(state).map((row) => row.id);
+    },
+    async close() {
+      db.close();
+    },
+  };
+}

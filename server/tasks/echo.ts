@@ -1,0 +1,15 @@
+import { create } from "@bufbuild/protobuf";
+import { EchoResultSchema, EchoTaskSchema } from "../../gen/noizylab/agent/v1/echo_pb.js";
+import { defineTask } from "./task-handler.js";
+
+/** echoTask returns its text unchanged. */
+export const echoTask = defineTask({
+  field: "echo",
+  description: "Returns its text unchanged.",
+  requestSchema: EchoTaskSchema,
+  resultSchema: EchoResultSchema,
+  validate() {},
+  async run(input) {
+    return create(EchoResultSchema, { text: input.text });
+  },
+});

@@ -1,0 +1,81 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  type TaskResult,
+  TaskResultSchema,
+  type TaskSpec,
+} from "../../gen/noizylab/agent/v1/task_pb.js";
+import { type SpecField, taskTypeOf } from "../../clients/shared/task-types.js";
+import { compressTask } from "./compress.js";
+import { delayTask } from "./delay.js";
+import { echoTask } from "./echo.js";
+import { encodeTask } from "./encode.js";
+import { hashTask } from "./hash.js";
+import { randomTask } from "./random.js";
+import { invalidField } from "./task-errors.js";
+import type { AnyTaskHandler, TaskContext, TaskHandler } from "./task-handler.js";
+import { timestampTask } from "./timestamp.js";
+import { uuidTask } from "./uuid.js";
+
+/** builtinTasks are the task types every server runs. */
+export const builtinTasks: readonly AnyTaskHandler[] = [
+  echoTask,
+  delayTask,
+  hashTask,
+  encodeTask,
+  uuidTask,
+  timestampTask,
+  randomTask,
+  compressTask,
+];
+
+/** TaskRegistry knows every task type the server runs and dispatches specs to handlers. */
+export interface TaskRegistry {
+  /** handlers lists every task type, in declaration order. */
+  readonly handlers: readonly AnyTaskHandler[];
+  /**
+   * validate checks a spec before it is queued and returns its task type name. It throws
+   * InvalidArgument for a spec with no task, an unknown task or a field out of range.
+   */
+  validate(spec: TaskSpec | undefined, path: string): string;
+  /** run runs a validated spec with its handler and wraps the output as a TaskResult. */
+  run(spec: TaskSpec, context: TaskContext): Promise<TaskResult>;
+}
+
+/** createTaskRegistry builds the registry of the given handlers (the built-in ones by default). */
+export function createTaskRegistry(handlers: readonly AnyTaskHandler[] = builtinTasks): TaskRegistry {
+  const byField = new Map<string, AnyTaskHandler>(handlers.map((h) => [h.field, h]));
+  const fieldList = handlers.map((h) => h.field).join(", ");
+
+  function handlerOf<K extends SpecField>(field: K): TaskHandler<K> {
+    return byField.get(field) as TaskHandler<K>;
+  }
+
+  return {
+    handlers,
+    validate(spec, path) {
+      const task = spec?.task;
+      if (task?.case === undefined) {
+        const unknown = spec?.$unknown?.[0];
+        throw invalidField(
+          path,
+          unknown
+            ? `unknown task type (field number ${unknown.no}); this server runs ${fieldList}`
+            : `a task is required: set one of ${fieldList}`,
+        );
+      }
+      const handler = handlerOf(task.case);
+      if (handler === undefined) {
+        throw invalidField(`${path}.${task.case}`, `this server does not run ${task.case} tasks`);
+      }
+      (handler as TaskHandler<typeof task.case>).validate(task.value as never, `${path}.${task.case}`);
+      return taskTypeOf(task.case);
+    },
+    async run(spec, context) {
+      const task = spec.task;
+      if (task.case === undefined) throw invalidField("spec", "a task is required");
+      const handler = handlerOf(task.case) as TaskHandler<typeof task.case>;
+      const value = await handler.run(task.value as never, context);
+      return create(TaskResultSchema, { result: { case: task.case, value } as TaskResult["result"] });
+    },
+  };
+}

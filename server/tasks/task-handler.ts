@@ -1,0 +1,46 @@
+import type { DescMessage } from "@bufbuild/protobuf";
+import type {
+  ResultMessage,
+  SpecField,
+  SpecMessage,
+} from "../../clients/shared/task-types.js";
+
+/** TaskContext is what a running handler gets from the engine besides its input. */
+export interface TaskContext {
+  /** Aborted when the task is cancelled, passes its deadline, or the server stops. */
+  readonly signal: AbortSignal;
+  /** progress reports how far along the task is (0 to 100) with a note for people. */
+  progress(percent: number, note?: string): void;
+  /** The most bytes a handler may produce or inflate: the server's message size limit. */
+  readonly maxOutputBytes: number;
+}
+
+/**
+ * TaskHandler is one task type: its name, its messages, how to check its input before it is
+ * queued, and how to run it.
+ */
+export interface TaskHandler<K extends SpecField = SpecField> {
+  /** The TaskSpec oneof field that carries this type's input. */
+  readonly field: K;
+  /** What the task does, for GetCapabilities and the CLI. */
+  readonly description: string;
+  /** The input message. */
+  readonly requestSchema: DescMessage;
+  /** The result message. */
+  readonly resultSchema: DescMessage;
+  /**
+   * validate throws an InvalidArgument error (see invalidField) naming the first field that
+   * is out of range. `path` is the input's path in the request, for example "spec.delay".
+   */
+  validate(input: SpecMessage<K>, path: string): void;
+  /** run does the work. A thrown ConnectError fails the task with its code. */
+  run(input: SpecMessage<K>, context: TaskContext): Promise<ResultMessage<K>>;
+}
+
+/** AnyTaskHandler is a handler of any one task type. */
+export type AnyTaskHandler = { [K in SpecField]: TaskHandler<K> }[SpecField];
+
+/** defineTask declares a task handler, checking its input and result types against the field. */
+export function defineTask<K extends SpecField>(handler: TaskHandler<K>): TaskHandler<K> {
+  return handler;
+}
