@@ -1,5 +1,5 @@
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { join } from "node:path";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import type { AgentConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine/engine.js";
@@ -78,7 +78,9 @@ export function createAgent(options: AgentOptions): Agent {
   }) as RequestHandler;
   const listener = createListener({
     handler,
-    tls: config.tlsCertFile ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } : undefined,
+    tls: config.tlsCertFile
+      ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }
+      : undefined,
   });
 
   return {

@@ -31,7 +31,12 @@ export interface AgentConfig {
 
 type Setting =
   | { readonly kind: "string"; readonly fallback: string }
-  | { readonly kind: "integer"; readonly fallback: number; readonly min: number; readonly max: number };
+  | {
+      readonly kind: "integer";
+      readonly fallback: number;
+      readonly min: number;
+      readonly max: number;
+    };
 
 const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   host: { kind: "string", fallback: "127.0.0.1" },
@@ -39,7 +44,12 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   dataDir: { kind: "string", fallback: "./data" },
   tlsCertFile: { kind: "string", fallback: "" },
   tlsKeyFile: { kind: "string", fallback: "" },
-  maxMessageBytes: { kind: "integer", fallback: 4 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024 },
+  maxMessageBytes: {
+    kind: "integer",
+    fallback: 4 * 1024 * 1024,
+    min: 1024,
+    max: 256 * 1024 * 1024,
+  },
   maxConcurrentTasks: { kind: "integer", fallback: 16, min: 1, max: 10_000 },
   defaultTimeoutMs: { kind: "integer", fallback: 600_000, min: 1, max: 86_400_000 },
   maxTimeoutMs: { kind: "integer", fallback: 86_400_000, min: 1, max: 604_800_000 },
@@ -64,7 +74,12 @@ function parse(source: string, setting: Setting, raw: unknown): string | number 
     return raw;
   }
   const value = typeof raw === "string" && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < setting.min || value > setting.max) {
+  if (
+    typeof value !== "number" ||
+    !Number.isInteger(value) ||
+    value < setting.min ||
+    value > setting.max
+  ) {
     throw new ConfigError(
       `${source}: must be an integer from ${setting.min} to ${setting.max}, got ${JSON.stringify(raw)}`,
     );
@@ -110,7 +125,8 @@ export function loadConfig(options: LoadConfigOptions): AgentConfig {
     const name = envName(key);
     const env = options.env[name];
     if (env !== undefined && env !== "") config[key] = parse(name, setting, env);
-    else if (fromFile[key] !== undefined) config[key] = parse(`${file}: ${key}`, setting, fromFile[key]);
+    else if (fromFile[key] !== undefined)
+      config[key] = parse(`${file}: ${key}`, setting, fromFile[key]);
     else config[key] = setting.fallback;
   }
   const result = config as unknown as AgentConfig;

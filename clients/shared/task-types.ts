@@ -12,7 +12,10 @@ export type SpecMessage<K extends SpecField> = Extract<TaskSpec["task"], { case:
 export type SpecInit<K extends SpecField> = MessageInitShape<GenMessage<SpecMessage<K>>>;
 
 /** ResultMessage is the result message of a task type, for example EchoResult for "echo". */
-export type ResultMessage<K extends SpecField> = Extract<TaskResult["result"], { case: K }>["value"];
+export type ResultMessage<K extends SpecField> = Extract<
+  TaskResult["result"],
+  { case: K }
+>["value"];
 
 /**
  * taskTypeOf is the task type name of a TaskSpec field, given its TypeScript (camelCase) or

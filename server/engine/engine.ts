@@ -129,7 +129,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   function finishedError(task: Task): ConnectError {
     const state = TaskState[task.state].toLowerCase();
-    return new ConnectError(`task ${task.id} has already ${state}`, Code.FailedPrecondition);
+    return new ConnectError(`task ${task.id} has already finished (${state})`, Code.FailedPrecondition);
   }
 
   return {
@@ -151,7 +151,9 @@ export function createEngine(options: EngineOptions): Engine {
       );
       const inserted = valid.length > 0 ? await insert(valid) : [];
       let next = 0;
-      return outcomes.map((o) => (o instanceof ConnectError ? o : (inserted[next++] as InsertedTask)));
+      return outcomes.map((o) =>
+        o instanceof ConnectError ? o : (inserted[next++] as InsertedTask),
+      );
     },
     getTask,
     listTasks: (query) => store.listTasks(query),

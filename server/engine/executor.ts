@@ -1,6 +1,6 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   type Task,
   type TaskEvent,
@@ -11,7 +11,13 @@ import type { AppendedEvent, Store } from "../store/store.js";
 import type { TaskRegistry } from "../tasks/registry.js";
 import type { TaskContext } from "../tasks/task-handler.js";
 import type { EventBus } from "./event-bus.js";
-import { errorEvent, progressEvent, resultEvent, stateChangeEvent, taskErrorOf } from "./task-events.js";
+import {
+  errorEvent,
+  progressEvent,
+  resultEvent,
+  stateChangeEvent,
+  taskErrorOf,
+} from "./task-events.js";
 
 /** ExecutorOptions configures how queued tasks are run. */
 export interface ExecutorOptions {
@@ -182,7 +188,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
       draining = true;
       const finished = Promise.all([...running.values()].map((run) => run.done));
       const grace = new AbortController();
-      await Promise.race([finished, sleep(graceMs, undefined, { signal: grace.signal }).catch(() => {})]);
+      await Promise.race([
+        finished,
+        sleep(graceMs, undefined, { signal: grace.signal }).catch(() => {}),
+      ]);
       grace.abort();
       for (const [taskId, run] of running) {
         await record(

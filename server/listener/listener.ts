@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import * as http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import * as http from "node:http";
 import * as http2 from "node:http2";
-import * as net from "node:net";
 import type { AddressInfo, Socket } from "node:net";
+import * as net from "node:net";
 import { routeConnection } from "./protocol-sniffer.js";
 
 /** RequestHandler serves HTTP/2 and HTTP/1.1 requests alike. */

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { AgentService, Limits } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { specFieldOf, taskTypeOf } from "../../clients/shared/task-types.js";
+import type { AgentService, Limits } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import type { TaskRegistry } from "../tasks/registry.js";
 
 /** AgentServiceOptions is what the agent service reports about the server. */

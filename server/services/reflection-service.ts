@@ -6,8 +6,8 @@ import {
   ServerReflection as ServerReflectionV1,
 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import {
-  ServerReflection as ServerReflectionV1alpha,
   type ServerReflectionRequest as ServerReflectionRequestV1alpha,
+  ServerReflection as ServerReflectionV1alpha,
 } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 /** ReflectionOptions says what the reflection service describes. */
@@ -40,9 +40,11 @@ class SchemaIndex {
       const type = types.pop();
       if (type === undefined) break;
       this.bySymbol.set(type.typeName, file);
-      if (type.kind === "message") types.push(...type.nestedMessages, ...type.nestedEnums, ...type.nestedExtensions);
+      if (type.kind === "message")
+        types.push(...type.nestedMessages, ...type.nestedEnums, ...type.nestedExtensions);
       if (type.kind === "service") {
-        for (const method of type.methods) this.bySymbol.set(`${type.typeName}.${method.name}`, file);
+        for (const method of type.methods)
+          this.bySymbol.set(`${type.typeName}.${method.name}`, file);
       }
     }
     for (const dependency of file.dependencies) this.add(dependency);
@@ -75,12 +77,17 @@ function createResponder(index: SchemaIndex, serviceNames: readonly string[]) {
     visit(file);
     return {
       case: "fileDescriptorResponse",
-      value: { fileDescriptorProto: files.map((f) => toBinary(FileDescriptorProtoSchema, f.proto)) },
+      value: {
+        fileDescriptorProto: files.map((f) => toBinary(FileDescriptorProtoSchema, f.proto)),
+      },
     };
   }
 
   function notFound(what: string): Answer {
-    return { case: "errorResponse", value: { errorCode: Code.NotFound, errorMessage: `${what} not found` } };
+    return {
+      case: "errorResponse",
+      value: { errorCode: Code.NotFound, errorMessage: `${what} not found` },
+    };
   }
 
   return (question: Question): Answer => {
@@ -99,7 +106,9 @@ function createResponder(index: SchemaIndex, serviceNames: readonly string[]) {
         return file ? filesAnswer(file) : notFound(`symbol ${question.value}`);
       }
       case "fileContainingExtension":
-        return notFound(`extension ${question.value.extensionNumber} of ${question.value.containingType}`);
+        return notFound(
+          `extension ${question.value.extensionNumber} of ${question.value.containingType}`,
+        );
       case "allExtensionNumbersOfType":
         return { case: "allExtensionNumbersResponse", value: { baseTypeName: question.value } };
       default:
@@ -118,7 +127,10 @@ function createResponder(index: SchemaIndex, serviceNames: readonly string[]) {
 export function registerReflection(router: ConnectRouter, options: ReflectionOptions): void {
   const index = new SchemaIndex(options.files);
   // The two versions are the same protocol under two package names: the v1 types describe both.
-  for (const service of [ServerReflectionV1, ServerReflectionV1alpha as unknown as typeof ServerReflectionV1]) {
+  for (const service of [
+    ServerReflectionV1,
+    ServerReflectionV1alpha as unknown as typeof ServerReflectionV1,
+  ]) {
     router.service(service, {
       async *serverReflectionInfo(requests) {
         const respond = createResponder(index, options.serviceNames);

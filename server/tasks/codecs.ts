@@ -78,7 +78,12 @@ const url: Codec = {
       if (bytes[i] === 0x25) {
         const pair = bytes.subarray(i + 1, i + 3).toString("latin1");
         if (!/^[0-9a-fA-F]{2}$/.test(pair)) {
-          throw malformed("URL encoding", text, i, `"%" at byte ${i} is not followed by two hex digits`);
+          throw malformed(
+            "URL encoding",
+            text,
+            i,
+            `"%" at byte ${i} is not followed by two hex digits`,
+          );
         }
         out[length++] = Number.parseInt(pair, 16);
         i += 2;

@@ -1,7 +1,7 @@
-import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   CompressionAlgorithm,
   CompressionAlgorithmSchema,
@@ -72,14 +72,18 @@ async function decompress(format: Format, input: Buffer, maxOutputBytes: number)
       );
     }
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new ConnectError(`input is not valid ${format.name} data: ${reason}`, Code.InvalidArgument);
+    throw new ConnectError(
+      `input is not valid ${format.name} data: ${reason}`,
+      Code.InvalidArgument,
+    );
   }
 }
 
 /** compressTask compresses bytes with gzip, deflate or brotli, or decompresses them. */
 export const compressTask = defineTask({
   field: "compress",
-  description: "Compresses or decompresses with gzip, deflate or brotli, reporting sizes and ratio.",
+  description:
+    "Compresses or decompresses with gzip, deflate or brotli, reporting sizes and ratio.",
   requestSchema: CompressTaskSchema,
   resultSchema: CompressResultSchema,
   validate(input, path) {

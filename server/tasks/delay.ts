@@ -1,5 +1,5 @@
-import { create } from "@bufbuild/protobuf";
 import { setTimeout as sleep } from "node:timers/promises";
+import { create } from "@bufbuild/protobuf";
 import { DelayResultSchema, DelayTaskSchema } from "../../gen/noizylab/agent/v1/delay_pb.js";
 import { checkRange } from "./task-errors.js";
 import { defineTask } from "./task-handler.js";

@@ -1,5 +1,5 @@
-import { create } from "@bufbuild/protobuf";
 import { randomBytes, randomInt } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
 import {
   RandomKind,
   RandomKindSchema,
@@ -58,7 +58,11 @@ export const randomTask = defineTask({
     if (input.kind === RandomKind.STRINGS) {
       checkRange(`${path}.length`, input.length, 0, 10_000);
       const alphabet = alphabetOf(input);
-      if (alphabet.length < 2 || alphabet.length > 1_024 || new Set(alphabet).size !== alphabet.length) {
+      if (
+        alphabet.length < 2 ||
+        alphabet.length > 1_024 ||
+        new Set(alphabet).size !== alphabet.length
+      ) {
         throw invalidField(`${path}.alphabet`, "must hold 2 to 1,024 distinct characters");
       }
     }

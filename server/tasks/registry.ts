@@ -1,10 +1,10 @@
 import { create } from "@bufbuild/protobuf";
+import { type SpecField, taskTypeOf } from "../../clients/shared/task-types.js";
 import {
   type TaskResult,
   TaskResultSchema,
   type TaskSpec,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
-import { type SpecField, taskTypeOf } from "../../clients/shared/task-types.js";
 import { compressTask } from "./compress.js";
 import { delayTask } from "./delay.js";
 import { echoTask } from "./echo.js";
@@ -42,7 +42,9 @@ export interface TaskRegistry {
 }
 
 /** createTaskRegistry builds the registry of the given handlers (the built-in ones by default). */
-export function createTaskRegistry(handlers: readonly AnyTaskHandler[] = builtinTasks): TaskRegistry {
+export function createTaskRegistry(
+  handlers: readonly AnyTaskHandler[] = builtinTasks,
+): TaskRegistry {
   const byField = new Map<string, AnyTaskHandler>(handlers.map((h) => [h.field, h]));
   const fieldList = handlers.map((h) => h.field).join(", ");
 
@@ -67,7 +69,10 @@ export function createTaskRegistry(handlers: readonly AnyTaskHandler[] = builtin
       if (handler === undefined) {
         throw invalidField(`${path}.${task.case}`, `this server does not run ${task.case} tasks`);
       }
-      (handler as TaskHandler<typeof task.case>).validate(task.value as never, `${path}.${task.case}`);
+      (handler as TaskHandler<typeof task.case>).validate(
+        task.value as never,
+        `${path}.${task.case}`,
+      );
       return taskTypeOf(task.case);
     },
     async run(spec, context) {
@@ -75,7 +80,9 @@ export function createTaskRegistry(handlers: readonly AnyTaskHandler[] = builtin
       if (task.case === undefined) throw invalidField("spec", "a task is required");
       const handler = handlerOf(task.case) as TaskHandler<typeof task.case>;
       const value = await handler.run(task.value as never, context);
-      return create(TaskResultSchema, { result: { case: task.case, value } as TaskResult["result"] });
+      return create(TaskResultSchema, {
+        result: { case: task.case, value } as TaskResult["result"],
+      });
     },
   };
 }

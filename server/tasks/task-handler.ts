@@ -1,9 +1,5 @@
 import type { DescMessage } from "@bufbuild/protobuf";
-import type {
-  ResultMessage,
-  SpecField,
-  SpecMessage,
-} from "../../clients/shared/task-types.js";
+import type { ResultMessage, SpecField, SpecMessage } from "../../clients/shared/task-types.js";
 
 /** TaskContext is what a running handler gets from the engine besides its input. */
 export interface TaskContext {

@@ -28,7 +28,12 @@ function parseText(input: TimestampTask, text: string): DateTime {
       Code.InvalidArgument,
     );
   }
-  for (const parse of [DateTime.fromISO, DateTime.fromRFC2822, DateTime.fromHTTP, DateTime.fromSQL]) {
+  for (const parse of [
+    DateTime.fromISO,
+    DateTime.fromRFC2822,
+    DateTime.fromHTTP,
+    DateTime.fromSQL,
+  ]) {
     const parsed = parse(text, options);
     if (parsed.isValid) return parsed;
   }
@@ -68,7 +73,10 @@ export const timestampTask = defineTask({
       try {
         Intl.getCanonicalLocales(input.locale);
       } catch {
-        throw invalidField(`${path}.locale`, `${JSON.stringify(input.locale)} is not a BCP 47 locale`);
+        throw invalidField(
+          `${path}.locale`,
+          `${JSON.stringify(input.locale)} is not a BCP 47 locale`,
+        );
       }
     }
   },
@@ -84,7 +92,9 @@ export const timestampTask = defineTask({
       iso: instant.toISO() ?? "",
       rfc2822: instant.toRFC2822() ?? "",
       formatted:
-        input.format !== "" ? instant.toFormat(input.format) : instant.toLocaleString(DateTime.DATETIME_FULL),
+        input.format !== ""
+          ? instant.toFormat(input.format)
+          : instant.toLocaleString(DateTime.DATETIME_FULL),
       timeZone: instant.zoneName ?? "UTC",
       offsetMinutes: instant.offset,
       offsetName: instant.offsetNameShort ?? "",

@@ -1,5 +1,5 @@
-import { create } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
 import {
   UuidResultSchema,
   UuidTaskSchema,

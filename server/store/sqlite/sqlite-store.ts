@@ -1,7 +1,7 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import Database from "better-sqlite3";
 import {
   type Task,
   type TaskEvent,
@@ -21,7 +21,9 @@ export interface SqliteStoreOptions {
 
 function migrate(db: Database.Database): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY) STRICT");
-  const applied = db.prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").get() as {
+  const applied = db
+    .prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+    .get() as {
     v: number;
   };
   migrations.forEach((sql, index) => {
@@ -58,14 +60,18 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       .join(", ")} WHERE id = @id`,
   );
   const selectTask = db.prepare<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?");
-  const selectByKey = db.prepare<[string], TaskRow>("SELECT * FROM tasks WHERE idempotency_key = ?");
+  const selectByKey = db.prepare<[string], TaskRow>(
+    "SELECT * FROM tasks WHERE idempotency_key = ?",
+  );
   const selectNextQueued = db.prepare<[], TaskRow>(
     `SELECT * FROM tasks WHERE state = ${TaskState.QUEUED} ORDER BY priority DESC, id LIMIT 1`,
   );
   const selectIdsInState = db.prepare<[number], { id: string }>(
     "SELECT id FROM tasks WHERE state = ? ORDER BY id",
   );
-  const insertEventRow = db.prepare("INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)");
+  const insertEventRow = db.prepare(
+    "INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)",
+  );
   const selectEvents = db.prepare<[string, number], { event: Uint8Array }>(
     "SELECT event FROM task_events WHERE task_id = ? AND sequence > ? ORDER BY sequence",
   );
@@ -80,7 +86,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const insertTasks = db.transaction((tasks: readonly NewTask[]): InsertedTask[] =>
     tasks.map(({ task, event }) => {
-      const existing = task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
+      const existing =
+        task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
       insertTaskRow.run(rowFromTask(task));
       insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));

@@ -1,0 +1,177 @@
+import { type DescMessage, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  TaskResultSchema,
+  type TaskSpec,
+  TaskSpecSchema,
+} from "../../gen/noizylab/agent/v1/task_pb.js";
+import type { AgentClient } from "../node/client.js";
+import { specFieldOf } from "../shared/task-types.js";
+import {
+  describeEvent,
+  describeRow,
+  describeTask,
+  eventJson,
+  parseState,
+  taskJson,
+} from "./format.js";
+import { UsageError } from "./usage.js";
+
+/** CommandInput is a parsed command line for one of the task commands. */
+export interface CommandInput {
+  readonly positionals: readonly string[];
+  readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>;
+  readonly json: boolean;
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+function option(input: CommandInput, name: string): string | undefined {
+  const value = input.values[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+function integerOption(input: CommandInput, name: string): number | undefined {
+  const value = option(input, name);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value))
+    throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+function positional(input: CommandInput, index: number, name: string): string {
+  const value = input.positionals[index];
+  if (value === undefined) throw new UsageError(`missing <${name}>`);
+  return value;
+}
+
+/** specOf builds a TaskSpec from a task type and the JSON of its input. */
+function specOf(input: CommandInput): TaskSpec {
+  const type = positional(input, 0, "type");
+  const data = option(input, "data") ?? "{}";
+  let value: JsonValue;
+  try {
+    value = JSON.parse(data) as JsonValue;
+  } catch (cause) {
+    throw new UsageError(
+      `--data is not valid JSON: ${cause instanceof Error ? cause.message : cause}`,
+    );
+  }
+  const field = specFieldOf(type);
+  if (!TaskSpecSchema.fields.some((f) => f.name === field)) {
+    const known = TaskSpecSchema.fields.map((f) => f.name.replaceAll("_", "-")).join(", ");
+    throw new UsageError(`unknown task type ${JSON.stringify(type)}; known types: ${known}`);
+  }
+  try {
+    return fromJson(TaskSpecSchema, { [field]: value });
+  } catch (cause) {
+    throw new UsageError(
+      `--data does not fit a ${type} task: ${cause instanceof Error ? cause.message : cause}`,
+    );
+  }
+}
+
+function submitFields(input: CommandInput) {
+  return {
+    spec: specOf(input),
+    priority: integerOption(input, "priority"),
+    idempotencyKey: option(input, "idempotency-key") ?? "",
+    timeoutMs: integerOption(input, "timeout") ?? 0,
+  };
+}
+
+function printJson(input: CommandInput, schema: DescMessage, message: never): void {
+  input.out(JSON.stringify(toJson(schema, message), null, input.json ? undefined : 2));
+}
+
+/** run submits a task, shows its progress on stderr and prints its result; 1 if it failed. */
+export async function runCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  for await (const { event } of client.tasks.run(submitFields(input))) {
+    if (event === undefined) continue;
+    if (input.json) input.out(eventJson(event));
+    else if (event.kind.case !== "result") input.err(describeEvent(event));
+    if (event.kind.case === "result") {
+      if (!input.json) printJson(input, TaskResultSchema, event.kind.value as never);
+      return 0;
+    }
+    if (event.kind.case === "error") return 1;
+  }
+  input.err("the stream ended before the task finished; follow it with cloudagent watch");
+  return 1;
+}
+
+/** submit queues a task and prints its id (or the task, with --json). */
+export async function submitCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  const { task, created } = await client.tasks.submit(submitFields(input));
+  if (task === undefined) return 1;
+  if (input.json) input.out(taskJson(task));
+  else input.out(created ? task.id : `${task.id} (existing task with this idempotency key)`);
+  return 0;
+}
+
+/** status shows one task. */
+export async function statusCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  const { task } = await client.tasks.getTask({ taskId: positional(input, 0, "id") });
+  if (task === undefined) return 1;
+  input.out(input.json ? taskJson(task) : describeTask(task));
+  return 0;
+}
+
+/** watch follows a task's events until it ends; 1 if it failed or was cancelled. */
+export async function watchCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  const request = {
+    taskId: positional(input, 0, "id"),
+    afterSequence: BigInt(integerOption(input, "after") ?? 0),
+  };
+  let code = 0;
+  for await (const { event } of client.tasks.watchTask(request)) {
+    if (event === undefined) continue;
+    input.out(input.json ? eventJson(event) : describeEvent(event));
+    if (event.kind.case === "error") code = 1;
+  }
+  return code;
+}
+
+/** cancel cancels a task and shows it. */
+export async function cancelCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  const { task } = await client.tasks.cancelTask({
+    taskId: positional(input, 0, "id"),
+    reason: option(input, "reason") ?? "",
+  });
+  if (task === undefined) return 1;
+  input.out(input.json ? taskJson(task) : describeTask(task));
+  return 0;
+}
+
+function listOption(input: CommandInput, name: string): string[] {
+  const value = input.values[name];
+  return Array.isArray(value) ? value.flatMap((v) => v.split(",")) : [];
+}
+
+/** list shows one page of tasks, newest first. */
+export async function listCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  let states: ReturnType<typeof parseState>[];
+  try {
+    states = listOption(input, "state").map(parseState);
+  } catch (cause) {
+    throw new UsageError(cause instanceof Error ? cause.message : String(cause));
+  }
+  const since = option(input, "since");
+  if (since !== undefined && Number.isNaN(Date.parse(since))) {
+    throw new UsageError(
+      `--since must be a date and time such as 2026-01-31T12:00:00Z, got ${JSON.stringify(since)}`,
+    );
+  }
+  const response = await client.tasks.listTasks({
+    states,
+    types: listOption(input, "type"),
+    pageSize: integerOption(input, "limit") ?? 0,
+    pageToken: option(input, "page-token") ?? "",
+    createdAfter: since ? timestampFromDate(new Date(since)) : undefined,
+  });
+  for (const task of response.tasks) input.out(input.json ? taskJson(task) : describeRow(task));
+  if (response.nextPageToken !== "" && !input.json) {
+    input.err(`more: cloudagent list --page-token ${response.nextPageToken}`);
+  }
+  return 0;
+}

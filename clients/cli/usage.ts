@@ -1,0 +1,35 @@
+/** UsageError is a mistake on the command line: the CLI prints it with a hint and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** helpText is the CLI's --help. */
+export const helpText = `cloudagent: run and follow typed tasks on a Cloud Agent server
+
+Usage: cloudagent <command> [options]
+
+Commands:
+  serve                     start the server (config: CLOUDAGENT_* variables or --config FILE)
+  run <type> --data JSON    run a task, show its progress and print its result
+  submit <type> --data JSON queue a task and print its id
+  status <id>               show a task
+  watch <id>                follow a task's events until it ends (--after N resumes after event N)
+  cancel <id>               cancel a queued or running task (--reason TEXT)
+  list                      list tasks, newest first (--state S, --type T, --since TIME, --limit N,
+                            --page-token T)
+  init                      write ~/.cloudagent/config.json (--endpoint, --protocol, --yes)
+
+Options:
+  --endpoint URL            the server (default: CLOUDAGENT_ENDPOINT, the config file, or http://127.0.0.1:8080)
+  --protocol P              connect (default), grpc or grpc-web
+  --json                    machine output: Protobuf JSON, one message per line
+  --priority N              run/submit: 0 to 100, higher first (default 50)
+  --idempotency-key KEY     run/submit: a repeat with the same key returns the first task
+  --timeout MS              run/submit: how long one attempt may run
+  -h, --help                show this help
+
+Examples:
+  cloudagent run echo --data '{"text":"hello"}'
+  cloudagent run delay --data '{"durationMs":2000,"steps":4}'
+  cloudagent list --state running --json
+`;

@@ -1,0 +1,71 @@
+import type { Client, Interceptor, Transport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
+import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
+import type { ResultMessage, SpecField } from "../shared/task-types.js";
+import { type RunOptions, runTask, type TaskInit } from "./run-task.js";
+
+/** Protocol is a wire protocol the agent serves. */
+export type Protocol = "connect" | "grpc" | "grpc-web";
+
+/** AgentClientOptions say how to reach an agent. */
+export interface AgentClientOptions {
+  /** The agent's address, for example "http://127.0.0.1:8080". */
+  readonly baseUrl: string;
+  /** The wire protocol; Connect by default. */
+  readonly protocol?: Protocol;
+  /** HTTP/2 by default; gRPC needs it, Connect and gRPC-Web also speak HTTP/1.1. */
+  readonly httpVersion?: "1.1" | "2";
+  /** Connect and gRPC-Web only: JSON instead of binary Protobuf on the wire. */
+  readonly useJson?: boolean;
+  /** Interceptors applied to every call, for example to add headers. */
+  readonly interceptors?: Interceptor[];
+}
+
+/** AgentClient holds typed clients for the agent's services and the run helper. */
+export interface AgentClient {
+  /** The TaskService: submit, run, batch, get, list, watch, cancel. */
+  readonly tasks: Client<typeof TaskService>;
+  /** The AgentService: capabilities. */
+  readonly agent: Client<typeof AgentService>;
+  /** The standard gRPC health service. */
+  readonly health: Client<typeof Health>;
+  /**
+   * run submits a task, reports its progress and resolves with its typed result, or rejects
+   * with a ConnectError carrying the task's error code. If the stream breaks after the task
+   * was queued, it resumes with WatchTask where it left off.
+   */
+  run<K extends SpecField>(task: TaskInit<K>, options?: RunOptions): Promise<ResultMessage<K>>;
+}
+
+/** createAgentTransport makes the transport for the options' protocol and HTTP version. */
+export function createAgentTransport(options: AgentClientOptions): Transport {
+  const httpVersion = options.httpVersion ?? "2";
+  const common = { baseUrl: options.baseUrl, interceptors: options.interceptors ?? [] };
+  switch (options.protocol ?? "connect") {
+    case "grpc":
+      return createGrpcTransport(common);
+    case "grpc-web":
+      return createGrpcWebTransport({ ...common, httpVersion, useBinaryFormat: !options.useJson });
+    default:
+      return createConnectTransport({ ...common, httpVersion, useBinaryFormat: !options.useJson });
+  }
+}
+
+/** createAgentClient makes a client of an agent. */
+export function createAgentClient(options: AgentClientOptions): AgentClient {
+  const transport = createAgentTransport(options);
+  const tasks = createClient(TaskService, transport);
+  return {
+    tasks,
+    agent: createClient(AgentService, transport),
+    health: createClient(Health, transport),
+    run: (task, runOptions) => runTask(tasks, task, runOptions),
+  };
+}
