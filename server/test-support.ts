@@ -21,7 +21,13 @@ export function tempDir(prefix = "cloudagent-test-"): string {
 /** startTestAgent starts an agent on 127.0.0.1 and port 0, with config overrides. */
 export async function startTestAgent(overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
   const dataDir = tempDir();
-  const config = { ...loadConfig({ env: {} }), port: 0, dataDir, shutdownGraceMs: 1_000, ...overrides };
+  const config = {
+    ...loadConfig({ env: {} }),
+    port: 0,
+    dataDir,
+    shutdownGraceMs: 1_000,
+    ...overrides,
+  };
   const agent = createAgent({ config, onError: (error) => console.error(error) });
   const url = await agent.start();
   return {

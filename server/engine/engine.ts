@@ -129,7 +129,10 @@ export function createEngine(options: EngineOptions): Engine {
 
   function finishedError(task: Task): ConnectError {
     const state = TaskState[task.state].toLowerCase();
-    return new ConnectError(`task ${task.id} has already finished (${state})`, Code.FailedPrecondition);
+    return new ConnectError(
+      `task ${task.id} has already finished (${state})`,
+      Code.FailedPrecondition,
+    );
   }
 
   return {

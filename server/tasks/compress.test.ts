@@ -1,6 +1,6 @@
+import { gzipSync } from "node:zlib";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import {
   CompressionAlgorithm,
@@ -21,22 +21,21 @@ function run(init: Init, maxOutputBytes?: number) {
 const text = "The quick brown fox jumps over the lazy dog. ".repeat(200);
 
 describe("compress task", () => {
-  it.each([
-    CompressionAlgorithm.GZIP,
-    CompressionAlgorithm.DEFLATE,
-    CompressionAlgorithm.BROTLI,
-  ])("compresses repetitive text with algorithm %s and restores it exactly", async (algorithm) => {
-    const packed = await run({ input: { case: "text", value: text }, algorithm });
-    expect(packed.inputBytes).toBe(BigInt(text.length));
-    expect(packed.ratio).toBeLessThan(0.1);
-    expect(packed.outputBytes).toBe(BigInt(packed.data.length));
-    const unpacked = await run({
-      input: { case: "data", value: packed.data },
-      algorithm,
-      operation: CompressOperation.DECOMPRESS,
-    });
-    expect(unpacked.text).toBe(text);
-  });
+  it.each([CompressionAlgorithm.GZIP, CompressionAlgorithm.DEFLATE, CompressionAlgorithm.BROTLI])(
+    "compresses repetitive text with algorithm %s and restores it exactly",
+    async (algorithm) => {
+      const packed = await run({ input: { case: "text", value: text }, algorithm });
+      expect(packed.inputBytes).toBe(BigInt(text.length));
+      expect(packed.ratio).toBeLessThan(0.1);
+      expect(packed.outputBytes).toBe(BigInt(packed.data.length));
+      const unpacked = await run({
+        input: { case: "data", value: packed.data },
+        algorithm,
+        operation: CompressOperation.DECOMPRESS,
+      });
+      expect(unpacked.text).toBe(text);
+    },
+  );
 
   it("writes gzip that other gzip readers accept, and honours the level", async () => {
     const fast = await run({ input: { case: "text", value: text }, level: 1 });
@@ -48,14 +47,20 @@ describe("compress task", () => {
   it("stops a compression bomb at the output limit", async () => {
     const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024));
     await expect(
-      run({ input: { case: "data", value: bomb }, operation: CompressOperation.DECOMPRESS }, 1024 * 1024),
+      run(
+        { input: { case: "data", value: bomb }, operation: CompressOperation.DECOMPRESS },
+        1024 * 1024,
+      ),
     ).rejects.toMatchObject({ code: Code.ResourceExhausted });
   });
 
   it("refuses data that is not in the format, and a level out of range", async () => {
     await expect(
       run({ input: { case: "text", value: "plain" }, operation: CompressOperation.DECOMPRESS }),
-    ).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringContaining("not valid gzip") });
+    ).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringContaining("not valid gzip"),
+    });
     expect(() => run({ algorithm: CompressionAlgorithm.DEFLATE, level: 10 })).toThrow(
       "spec.compress.level: must be between 0 and 9, got 10",
     );

@@ -7,7 +7,10 @@ import { testContext } from "./task-testing.js";
 describe("delay task", () => {
   it("sleeps in steps with one progress report each", async () => {
     const { context, reports } = testContext();
-    const result = await delayTask.run(create(DelayTaskSchema, { durationMs: 40, steps: 4 }), context);
+    const result = await delayTask.run(
+      create(DelayTaskSchema, { durationMs: 40, steps: 4 }),
+      context,
+    );
     expect(reports.map((r) => r.percent)).toEqual([25, 50, 75, 100]);
     expect(reports[0]?.note).toBe("step 1 of 4");
     expect(result.steps).toBe(4);
@@ -17,7 +20,10 @@ describe("delay task", () => {
   it("stops when its signal aborts", async () => {
     const controller = new AbortController();
     const { context, reports } = testContext({ signal: controller.signal });
-    const running = delayTask.run(create(DelayTaskSchema, { durationMs: 60_000, steps: 2 }), context);
+    const running = delayTask.run(
+      create(DelayTaskSchema, { durationMs: 60_000, steps: 2 }),
+      context,
+    );
     controller.abort(new Error("stop"));
     await expect(running).rejects.toThrow();
     expect(reports).toEqual([]);

@@ -1,13 +1,18 @@
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { EncodeOperation, EncodeTaskSchema, Encoding } from "../../gen/noizylab/agent/v1/encode_pb.js";
+import {
+  EncodeOperation,
+  EncodeTaskSchema,
+  Encoding,
+} from "../../gen/noizylab/agent/v1/encode_pb.js";
 import { encodeTask } from "./encode.js";
 import { testContext } from "./task-testing.js";
 
 function run(encoding: Encoding, operation: EncodeOperation, input: string | Uint8Array) {
   const value = create(EncodeTaskSchema, {
-    input: typeof input === "string" ? { case: "text", value: input } : { case: "data", value: input },
+    input:
+      typeof input === "string" ? { case: "text", value: input } : { case: "data", value: input },
     encoding,
     operation,
   });

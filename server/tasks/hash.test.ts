@@ -1,7 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { DigestEncoding, HashAlgorithm, HashTaskSchema } from "../../gen/noizylab/agent/v1/hash_pb.js";
+import {
+  DigestEncoding,
+  HashAlgorithm,
+  HashTaskSchema,
+} from "../../gen/noizylab/agent/v1/hash_pb.js";
 import { hashTask } from "./hash.js";
 import { testContext } from "./task-testing.js";
 
@@ -15,15 +19,18 @@ const abc = {
 };
 
 describe("hash task", () => {
-  it.each(Object.entries(abc))("computes algorithm %s of the published test vector", async (algorithm, hex) => {
-    const input = create(HashTaskSchema, {
-      input: { case: "text", value: "abc" },
-      algorithm: Number(algorithm),
-    });
-    const result = await hashTask.run(input, testContext().context);
-    expect(result.digest).toBe(hex);
-    expect(result.inputBytes).toBe(3n);
-  });
+  it.each(Object.entries(abc))(
+    "computes algorithm %s of the published test vector",
+    async (algorithm, hex) => {
+      const input = create(HashTaskSchema, {
+        input: { case: "text", value: "abc" },
+        algorithm: Number(algorithm),
+      });
+      const result = await hashTask.run(input, testContext().context);
+      expect(result.digest).toBe(hex);
+      expect(result.inputBytes).toBe(3n);
+    },
+  );
 
   it("defaults to SHA-256 in hex and writes base64 on request", async () => {
     const bytes = new TextEncoder().encode("abc");
@@ -34,7 +41,10 @@ describe("hash task", () => {
     expect(plain.algorithm).toBe(HashAlgorithm.SHA256);
     expect(plain.digest).toBe(abc[HashAlgorithm.SHA256]);
     const base64 = await hashTask.run(
-      create(HashTaskSchema, { input: { case: "data", value: bytes }, encoding: DigestEncoding.BASE64 }),
+      create(HashTaskSchema, {
+        input: { case: "data", value: bytes },
+        encoding: DigestEncoding.BASE64,
+      }),
       testContext().context,
     );
     expect(base64.digest).toBe("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");

@@ -28,8 +28,14 @@ describe("timestamp task", () => {
   });
 
   it("reads a wall-clock time in the source zone, across a daylight saving change", async () => {
-    const winter = await run({ input: { case: "text", value: "2024-01-15 09:30" }, fromTimeZone: "Europe/Paris" });
-    const summer = await run({ input: { case: "text", value: "2024-07-15 09:30" }, fromTimeZone: "Europe/Paris" });
+    const winter = await run({
+      input: { case: "text", value: "2024-01-15 09:30" },
+      fromTimeZone: "Europe/Paris",
+    });
+    const summer = await run({
+      input: { case: "text", value: "2024-07-15 09:30" },
+      fromTimeZone: "Europe/Paris",
+    });
     expect(winter.isoUtc).toBe("2024-01-15T08:30:00.000Z");
     expect(summer.isoUtc).toBe("2024-07-15T07:30:00.000Z");
   });
@@ -46,7 +52,10 @@ describe("timestamp task", () => {
   });
 
   it("parses with a custom pattern and converts from Unix milliseconds", async () => {
-    const parsed = await run({ input: { case: "text", value: "31/12/1999 23:59" }, parseFormat: "dd/MM/yyyy HH:mm" });
+    const parsed = await run({
+      input: { case: "text", value: "31/12/1999 23:59" },
+      parseFormat: "dd/MM/yyyy HH:mm",
+    });
     expect(parsed.isoUtc).toBe("1999-12-31T23:59:00.000Z");
     const fromMs = await run({ input: { case: "unixMs", value: 0n } });
     expect(fromMs.rfc2822).toBe("Thu, 01 Jan 1970 00:00:00 +0000");
@@ -57,8 +66,10 @@ describe("timestamp task", () => {
     expect(() => run({ toTimeZone: "Mars/Olympus" })).toThrow(
       'spec.timestamp.to_time_zone: unknown IANA time zone "Mars/Olympus"',
     );
-    await expect(run({ input: { case: "text", value: "next tuesday-ish" } })).rejects.toMatchObject({
-      code: Code.InvalidArgument,
-    });
+    await expect(run({ input: { case: "text", value: "next tuesday-ish" } })).rejects.toMatchObject(
+      {
+        code: Code.InvalidArgument,
+      },
+    );
   });
 });

@@ -8,7 +8,10 @@ const shape = /^[0-9a-f]{8}-[0-9a-f]{4}-([47])[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9
 
 describe("uuid task", () => {
   it("generates distinct version 4 UUIDs by default", async () => {
-    const result = await uuidTask.run(create(UuidTaskSchema, { count: 1000 }), testContext().context);
+    const result = await uuidTask.run(
+      create(UuidTaskSchema, { count: 1000 }),
+      testContext().context,
+    );
     expect(result.uuids).toHaveLength(1000);
     expect(new Set(result.uuids).size).toBe(1000);
     for (const uuid of result.uuids) expect(shape.exec(uuid)?.[1]).toBe("4");
