@@ -1,0 +1,291 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Code, ConnectError } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAgentClient } from "../clients/node/client.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { TaskState } from "../gen/noizylab/agent/v1/task_pb.js";
+import { startTestAgent, type TestAgent } from "./test-support.js";
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, "..");
+const buf = join(root, "node_modules", ".bin", "buf");
+
+let server: TestAgent;
+beforeAll(async () => {
+  server = await startTestAgent({ maxMessageBytes: 64 * 1024 });
+});
+afterAll(() => server.stop());
+
+/** A grpc-js client of TaskService and Health, from the .proto files alone. */
+function grpcJsClients() {
+  const definition = protoLoader.loadSync(
+    ["noizylab/agent/v1/task_service.proto", "grpc/health/v1/health.proto"],
+    {
+      includeDirs: [join(root, "proto")],
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    },
+  );
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    noizylab: { agent: { v1: { TaskService: grpc.ServiceClientConstructor } } };
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  };
+  const address = server.url.host;
+  const credentials = grpc.credentials.createInsecure();
+  return {
+    tasks: new loaded.noizylab.agent.v1.TaskService(address, credentials),
+    health: new loaded.grpc.health.v1.Health(address, credentials),
+  };
+}
+
+/** A TaskEvent as grpc-js decodes it with proto-loader (enums as strings). */
+interface GrpcJsEvent {
+  state: string;
+  result?: { delay?: { steps: number } };
+}
+
+type Unary = (
+  request: object,
+  callback: (error: grpc.ServiceError | null, response: Record<string, unknown>) => void,
+) => void;
+
+function unary(
+  client: grpc.Client,
+  method: string,
+  request: object,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    (client as unknown as Record<string, Unary>)[method]?.call(
+      client,
+      request,
+      (error, response) => (error ? reject(error) : resolve(response)),
+    );
+  });
+}
+
+async function postJson(path: string, body: string, contentType = "application/json") {
+  const response = await fetch(new URL(path, server.url), {
+    method: "POST",
+    headers: { "content-type": contentType },
+    body,
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+describe("a real server on one port", () => {
+  it("serves a grpc-js peer built from proto/: echo, a streamed delay and health", async () => {
+    const { tasks, health } = grpcJsClients();
+    const submitted = await unary(tasks, "Submit", { spec: { echo: { text: "from grpc-js" } } });
+    expect(submitted).toMatchObject({
+      created: true,
+      task: { type: "echo", state: "TASK_STATE_QUEUED" },
+    });
+
+    const stream = (
+      tasks as unknown as { Run: (r: object) => grpc.ClientReadableStream<{ event: GrpcJsEvent }> }
+    ).Run({
+      spec: { delay: { duration_ms: 30, steps: 3 } },
+    });
+    const events: GrpcJsEvent[] = [];
+    for await (const response of stream) events.push(response.event);
+    expect(events.map((e) => e.state)).toEqual([
+      "TASK_STATE_QUEUED",
+      "TASK_STATE_RUNNING",
+      "TASK_STATE_RUNNING",
+      "TASK_STATE_RUNNING",
+      "TASK_STATE_RUNNING",
+      "TASK_STATE_SUCCEEDED",
+    ]);
+    expect(events.at(-1)?.result?.delay).toMatchObject({ steps: 3 });
+    expect(await unary(health, "Check", { service: "" })).toEqual({ status: "SERVING" });
+    const missing = unary(tasks, "GetTask", { task_id: "01a2b3c4-0000-7000-8000-000000000000" });
+    await expect(missing).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    tasks.close();
+    health.close();
+  });
+
+  it("serves Connect JSON over HTTP/1.1 to plain fetch", async () => {
+    const submitted = await postJson(
+      "/noizylab.agent.v1.TaskService/Submit",
+      '{"spec":{"echo":{"text":"hi"}}}',
+    );
+    expect(submitted.status).toBe(200);
+    const task = submitted.body.task as { id: string };
+    const got = await postJson(
+      "/noizylab.agent.v1.TaskService/GetTask",
+      JSON.stringify({ taskId: task.id }),
+    );
+    expect(got.body.task).toMatchObject({ id: task.id, type: "echo" });
+  });
+
+  it("serves gRPC-Web over HTTP/1.1 and Connect over HTTP/2, binary and JSON", async () => {
+    const clients = [
+      createAgentClient({ baseUrl: server.url.href, protocol: "grpc-web", httpVersion: "1.1" }),
+      createAgentClient({
+        baseUrl: server.url.href,
+        protocol: "grpc-web",
+        httpVersion: "1.1",
+        useJson: true,
+      }),
+      createAgentClient({ baseUrl: server.url.href, protocol: "connect", httpVersion: "2" }),
+      createAgentClient({ baseUrl: server.url.href, protocol: "grpc" }),
+    ];
+    for (const client of clients) {
+      const percents: number[] = [];
+      const result = await client.run(
+        { case: "delay", value: { durationMs: 20, steps: 2 } },
+        { onProgress: (p) => percents.push(p.percent) },
+      );
+      expect(result.steps).toBe(2);
+      expect(percents).toEqual([50, 100]);
+      const hash = await client.run({
+        case: "hash",
+        value: { input: { case: "text", value: "abc" } },
+      });
+      expect(hash.digest).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+      expect((await client.health.check({})).status).toBe(ServingStatus.SERVING);
+    }
+  });
+
+  it("rejects a failing task's run with the task's error code", async () => {
+    const client = createAgentClient({ baseUrl: server.url.href });
+    const decoding = client.run({
+      case: "encode",
+      value: { input: { case: "text", value: "%zz" }, encoding: 4, operation: 2 },
+    });
+    await expect(decoding).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(decoding).rejects.toBeInstanceOf(ConnectError);
+  });
+
+  it("answers malformed, unknown and oversized input with clear errors and keeps serving", async () => {
+    const path = "/noizylab.agent.v1.TaskService/Submit";
+    const good = '{"spec":{"echo":{"text":"still here"}}}';
+    const cases = [
+      ['{"spec":', "application/json", 400, "invalid_argument", "cannot decode"],
+      [
+        '{"spec":{"nope":{}}}',
+        "application/json",
+        400,
+        "invalid_argument",
+        'key "nope" is unknown',
+      ],
+      [
+        '{"spec":{"delay":{"durationMs":"soon"}}}',
+        "application/json",
+        400,
+        "invalid_argument",
+        "duration_ms",
+      ],
+      ["\x0a\x05\xff\xff", "application/proto", 500, "internal", "parse binary"],
+      [
+        `{"spec":{"echo":{"text":"${"x".repeat(70_000)}"}}}`,
+        "application/json",
+        429,
+        "resource_exhausted",
+        "larger than configured",
+      ],
+    ] as const;
+    for (const [body, contentType, status, code, message] of cases) {
+      const answer = await postJson(path, body, contentType);
+      expect(answer.status).toBe(status);
+      expect(answer.body).toMatchObject({ code, message: expect.stringContaining(message) });
+      expect((await postJson(path, good)).status).toBe(200);
+    }
+    const unknownMethod = await fetch(new URL("/noizylab.agent.v1.TaskService/Nope", server.url), {
+      method: "POST",
+    });
+    expect(unknownMethod.status).toBe(404);
+  });
+
+  it("gives concurrent submits with one idempotency key over the wire a single task", async () => {
+    const client = createAgentClient({ baseUrl: server.url.href, protocol: "grpc" });
+    const outcomes = await Promise.all(
+      Array.from({ length: 25 }, () =>
+        client.tasks.submit({
+          spec: { task: { case: "uuid", value: {} } },
+          idempotencyKey: "wire-race",
+        }),
+      ),
+    );
+    expect(outcomes.filter((o) => o.created)).toHaveLength(1);
+    expect(new Set(outcomes.map((o) => o.task?.id)).size).toBe(1);
+  });
+
+  it("resumes WatchTask after a dropped connection with no gap and no repeat", async () => {
+    const client = createAgentClient({ baseUrl: server.url.href, protocol: "grpc" });
+    const { task } = await client.tasks.submit({
+      spec: { task: { case: "delay", value: { durationMs: 200, steps: 8 } } },
+    });
+    const drop = new AbortController();
+    const seen: bigint[] = [];
+    try {
+      for await (const { event } of client.tasks.watchTask(
+        { taskId: task?.id ?? "" },
+        { signal: drop.signal },
+      )) {
+        seen.push(event?.sequence ?? 0n);
+        if (seen.length === 4) drop.abort();
+      }
+    } catch (error) {
+      expect(ConnectError.from(error).code).toBe(Code.Canceled);
+    }
+    const other = createAgentClient({
+      baseUrl: server.url.href,
+      protocol: "connect",
+      httpVersion: "1.1",
+    });
+    for await (const { event } of other.tasks.watchTask({
+      taskId: task?.id ?? "",
+      afterSequence: seen.at(-1) ?? 0n,
+    })) {
+      seen.push(event?.sequence ?? 0n);
+    }
+    expect(seen).toEqual(Array.from({ length: 11 }, (_, i) => BigInt(i + 1)));
+    expect((await other.tasks.getTask({ taskId: task?.id ?? "" })).task?.state).toBe(
+      TaskState.SUCCEEDED,
+    );
+  });
+
+  it("describes itself through reflection to buf curl, with no .proto files", async () => {
+    const base = server.url.href.replace(/\/$/, "");
+    const listed = await run(buf, [
+      "curl",
+      "--http2-prior-knowledge",
+      "--protocol",
+      "grpc",
+      "--list-services",
+      base,
+    ]);
+    expect(listed.stdout.split("\n").filter(Boolean).sort()).toEqual([
+      "grpc.health.v1.Health",
+      "grpc.reflection.v1.ServerReflection",
+      "grpc.reflection.v1alpha.ServerReflection",
+      "noizylab.agent.v1.AgentService",
+      "noizylab.agent.v1.TaskService",
+    ]);
+    const called = await run(buf, [
+      "curl",
+      "--http2-prior-knowledge",
+      "--protocol",
+      "grpc",
+      "--data",
+      '{"spec":{"hash":{"text":"abc","algorithm":"HASH_ALGORITHM_MD5"}}}',
+      `${base}/noizylab.agent.v1.TaskService/Run`,
+    ]);
+    expect(called.stdout).toContain("900150983cd24fb0d6963f7d28e17f72");
+    const capabilities = await run(buf, [
+      "curl",
+      "--protocol",
+      "connect",
+      `${base}/noizylab.agent.v1.AgentService/GetCapabilities`,
+    ]);
+    expect(JSON.parse(capabilities.stdout).taskTypes).toHaveLength(8);
+  });
+});

@@ -1,0 +1,202 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { afterAll, describe, expect, it } from "vitest";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
+import { FieldViolationSchema } from "../../gen/noizylab/agent/v1/errors_pb.js";
+import { TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
+import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
+import { createEngine } from "../engine/engine.js";
+import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
+import { createTaskRegistry } from "../tasks/registry.js";
+import { tempDir } from "../test-support.js";
+import { createHealthStatus } from "./health-service.js";
+import { routes } from "./routes.js";
+
+const dir = tempDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+async function inMemory() {
+  const store = createSqliteStore({ path: join(dir, `service-${files++}.db`) });
+  const registry = createTaskRegistry();
+  const engine = createEngine({
+    store,
+    registry,
+    onError: (error) => {
+      throw error;
+    },
+    maxConcurrentTasks: 2,
+    defaultTimeoutMs: 5_000,
+    maxTimeoutMs: 60_000,
+    maxOutputBytes: 1024 * 1024,
+    maxAttempts: 3,
+  });
+  await engine.start();
+  const health = createHealthStatus();
+  health.set(ServingStatus.SERVING);
+  const transport = createRouterTransport(
+    routes({
+      engine,
+      registry,
+      health,
+      version: "test",
+      features: ["connect"],
+      maxBatchSize: 3,
+      maxPageSize: 100,
+      limits: {
+        maxMessageBytes: 1024 * 1024,
+        maxBatchSize: 3,
+        maxConcurrentTasks: 2,
+        defaultTimeoutMs: 5_000,
+        maxTimeoutMs: 60_000,
+        maxPageSize: 100,
+      },
+    }),
+  );
+  return {
+    tasks: createClient(TaskService, transport),
+    agent: createClient(AgentService, transport),
+  };
+}
+
+async function codeOf(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("TaskService in memory", () => {
+  it("submits, gets and runs a task with streamed events", async () => {
+    const { tasks } = await inMemory();
+    const submitted = await tasks.submit({
+      spec: { task: { case: "echo", value: { text: "hi" } } },
+    });
+    expect(submitted).toMatchObject({
+      created: true,
+      task: { type: "echo", state: TaskState.QUEUED, priority: 50 },
+    });
+    const states = [];
+    for await (const { event } of tasks.run({
+      spec: { task: { case: "delay", value: { durationMs: 20, steps: 2 } } },
+    })) {
+      states.push(event?.kind.case);
+    }
+    expect(states).toEqual(["stateChange", "stateChange", "progress", "progress", "result"]);
+    const got = await tasks.getTask({ taskId: submitted.task?.id ?? "" });
+    expect(got.task?.id).toBe(submitted.task?.id);
+  });
+
+  it("answers bad input with the right code, a message naming the field and a FieldViolation", async () => {
+    const { tasks } = await inMemory();
+    const empty = await codeOf(tasks.submit({ spec: {} }));
+    expect(empty.code).toBe(Code.InvalidArgument);
+    expect(empty.rawMessage).toMatch(/^spec: a task is required: set one of echo, delay/);
+    const [violation] = empty.findDetails(FieldViolationSchema);
+    expect(violation?.field).toBe("spec");
+    expect(violation?.description).toContain("a task is required");
+    const range = await codeOf(
+      tasks.submit({ spec: { task: { case: "uuid", value: { count: 5000 } } } }),
+    );
+    expect(range.code).toBe(Code.InvalidArgument);
+    expect(range.findDetails(FieldViolationSchema)[0]?.field).toBe("spec.uuid.count");
+    const missing = await codeOf(tasks.getTask({ taskId: "01a2b3c4-0000-7000-8000-000000000000" }));
+    expect(missing.code).toBe(Code.NotFound);
+    expect((await codeOf(tasks.getTask({ taskId: "" }))).code).toBe(Code.InvalidArgument);
+    const watchMissing = codeOf(
+      (async () => {
+        for await (const _ of tasks.watchTask({ taskId: "nope" })) {
+          // Nothing arrives for an unknown task.
+        }
+      })(),
+    );
+    expect((await watchMissing).code).toBe(Code.NotFound);
+  });
+
+  it("refuses to cancel a finished task with FailedPrecondition", async () => {
+    const { tasks } = await inMemory();
+    let id = "";
+    for await (const { event } of tasks.run({
+      spec: { task: { case: "echo", value: { text: "x" } } },
+    })) {
+      id = event?.taskId ?? id;
+    }
+    const error = await codeOf(tasks.cancelTask({ taskId: id }));
+    expect(error.code).toBe(Code.FailedPrecondition);
+  });
+
+  it("submits a batch with an outcome per item, and refuses one over the limit", async () => {
+    const { tasks } = await inMemory();
+    const { results } = await tasks.submitBatch({
+      requests: [
+        { spec: { task: { case: "echo", value: { text: "a" } } }, idempotencyKey: "batch-a" },
+        { spec: {} },
+        { spec: { task: { case: "echo", value: { text: "again" } } }, idempotencyKey: "batch-a" },
+      ],
+    });
+    expect(results.map((r) => r.outcome.case)).toEqual(["submitted", "error", "submitted"]);
+    expect(results[1]?.outcome.value).toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining("requests[1].spec"),
+    });
+    const [first, , third] = results.map((r) =>
+      r.outcome.case === "submitted" ? r.outcome.value : undefined,
+    );
+    expect(third).toMatchObject({ created: false, task: { id: first?.task?.id } });
+    const tooMany = await codeOf(
+      tasks.submitBatch({ requests: Array.from({ length: 4 }, () => ({ spec: {} })) }),
+    );
+    expect(tooMany.code).toBe(Code.InvalidArgument);
+    expect(tooMany.rawMessage).toBe("requests: at most 3 requests per batch, got 4");
+  });
+
+  it("lists tasks newest first, filtered, one page at a time", async () => {
+    const { tasks } = await inMemory();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { task } = await tasks.submit({ spec: { task: { case: "uuid", value: {} } } });
+      ids.push(task?.id ?? "");
+    }
+    await tasks.submit({ spec: { task: { case: "delay", value: { durationMs: 1 } } } });
+    const seen: string[] = [];
+    let pageToken = "";
+    do {
+      const page = await tasks.listTasks({ types: ["uuid"], pageSize: 2, pageToken });
+      expect(page.tasks.length).toBeLessThanOrEqual(2);
+      seen.push(...page.tasks.map((t) => t.id));
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+    expect(seen).toEqual(ids.reverse());
+    expect((await codeOf(tasks.listTasks({ pageToken: "garbage" }))).code).toBe(
+      Code.InvalidArgument,
+    );
+    expect((await codeOf(tasks.listTasks({ pageSize: 101 }))).code).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("AgentService in memory", () => {
+  it("describes every task type with its messages, the limits and the features", async () => {
+    const { agent } = await inMemory();
+    const capabilities = await agent.getCapabilities({});
+    expect(capabilities.taskTypes.map((t) => t.name)).toEqual([
+      "echo",
+      "delay",
+      "hash",
+      "encode",
+      "uuid",
+      "timestamp",
+      "random",
+      "compress",
+    ]);
+    expect(capabilities.taskTypes[1]).toMatchObject({
+      specField: "delay",
+      requestMessage: "noizylab.agent.v1.DelayTask",
+      resultMessage: "noizylab.agent.v1.DelayResult",
+    });
+    expect(capabilities.limits?.maxBatchSize).toBe(3);
+  });
+});
