@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,4 +40,48 @@ export async function startTestAgent(overrides: Partial<AgentConfig> = {}): Prom
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** AgentProcess is `cloudagent serve` running as a child process. */
+export interface AgentProcess {
+  readonly url: URL;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code, or the signal's name if a signal ended it. */
+  readonly exited: Promise<number | string>;
+  /** Everything the process wrote to stderr so far. */
+  log(): string;
+}
+
+const cli = join(import.meta.dirname, "..", "bin", "cloudagent.js");
+
+/** spawnAgent starts `cloudagent serve` on a free loopback port and waits until it listens. */
+export function spawnAgent(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [cli, "serve"], {
+    env: {
+      ...process.env,
+      CLOUDAGENT_PORT: "0",
+      CLOUDAGENT_HOST: "127.0.0.1",
+      CLOUDAGENT_DATA_DIR: dataDir,
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+  );
+  return new Promise((resolve, reject) => {
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      stderr += chunk;
+      const match = /listening on (\S+)/.exec(stderr);
+      if (match?.[1]) resolve({ url: new URL(match[1]), child, exited, log: () => stderr });
+    });
+    exited.then((code) =>
+      reject(new Error(`cloudagent serve exited (${code}) before listening:\n${stderr}`)),
+    );
+  });
 }
