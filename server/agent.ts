@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
@@ -49,6 +50,8 @@ export function createAgent(options: AgentOptions): Agent {
   });
   const health = createHealthStatus();
   const shutdown = new AbortController();
+  // Every call in flight listens for shutdown: their number is not a sign of a leak.
+  setMaxListeners(0, shutdown.signal);
   const maxPageSize = 1_000;
   const features = ["connect", "grpc", "grpc-web", "http2", "http1.1", "health", "reflection"];
   if (config.tlsCertFile) features.push("tls");

@@ -79,10 +79,10 @@ async function dispatch(args: string[]): Promise<number> {
     throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const saved = readCliConfig(env);
   const endpoint = checkEndpoint(
-    values.endpoint ?? env.CLOUDAGENT_ENDPOINT ?? saved.endpoint ?? defaultEndpoint,
+    values.endpoint ?? (env.CLOUDAGENT_ENDPOINT || saved.endpoint) ?? defaultEndpoint,
   );
   const protocol = checkProtocol(
-    values.protocol ?? env.CLOUDAGENT_PROTOCOL ?? saved.protocol ?? "connect",
+    values.protocol ?? (env.CLOUDAGENT_PROTOCOL || saved.protocol) ?? "connect",
   );
   const client = createAgentClient({ baseUrl: endpoint, protocol });
   const input: CommandInput = { positionals: rest, values, json: values.json ?? false, out, err };

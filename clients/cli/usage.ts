@@ -21,7 +21,7 @@ Commands:
 
 Options:
   --endpoint URL            the server (default: CLOUDAGENT_ENDPOINT, the config file, or http://127.0.0.1:8080)
-  --protocol P              connect (default), grpc or grpc-web
+  --protocol P              connect (default), grpc or grpc-web (or CLOUDAGENT_PROTOCOL)
   --json                    machine output: Protobuf JSON, one message per line
   --priority N              run/submit: 0 to 100, higher first (default 50)
   --idempotency-key KEY     run/submit: a repeat with the same key returns the first task

@@ -1,3 +1,4 @@
+import type { SecureClientSessionOptions } from "node:http2";
 import type { Client, Interceptor, Transport } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import {
@@ -26,6 +27,11 @@ export interface AgentClientOptions {
   readonly useJson?: boolean;
   /** Interceptors applied to every call, for example to add headers. */
   readonly interceptors?: Interceptor[];
+  /** TLS settings for https endpoints, for example the `ca` that signed the server's certificate. */
+  readonly nodeOptions?: Pick<
+    SecureClientSessionOptions,
+    "ca" | "cert" | "key" | "rejectUnauthorized"
+  >;
 }
 
 /** AgentClient holds typed clients for the agent's services and the run helper. */
@@ -47,7 +53,11 @@ export interface AgentClient {
 /** createAgentTransport makes the transport for the options' protocol and HTTP version. */
 export function createAgentTransport(options: AgentClientOptions): Transport {
   const httpVersion = options.httpVersion ?? "2";
-  const common = { baseUrl: options.baseUrl, interceptors: options.interceptors ?? [] };
+  const common = {
+    baseUrl: options.baseUrl,
+    interceptors: options.interceptors ?? [],
+    nodeOptions: options.nodeOptions ?? {},
+  };
   switch (options.protocol ?? "connect") {
     case "grpc":
       return createGrpcTransport(common);

@@ -1,0 +1,112 @@
+import { execFile } from "node:child_process";
+import { readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestAgent, type TestAgent, tempDir } from "../../server/test-support.js";
+
+const execFileAsync = promisify(execFile);
+const bin = join(import.meta.dirname, "..", "..", "bin", "cloudagent.js");
+const home = tempDir("cloudagent-home-");
+
+let server: TestAgent;
+beforeAll(async () => {
+  server = await startTestAgent();
+});
+afterAll(async () => {
+  await server.stop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** cloudagent runs the CLI as a user would, against the test server unless env says otherwise. */
+async function cloudagent(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [bin, ...args], {
+      env: { ...process.env, HOME: home, CLOUDAGENT_ENDPOINT: server.url.href, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+describe("cloudagent", () => {
+  it("runs a task, showing progress on stderr and the result on stdout", async () => {
+    const result = await cloudagent(["run", "delay", "--data", '{"durationMs":30,"steps":3}']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ delay: { steps: 3 } });
+    expect(result.stderr).toContain("100% step 3 of 3");
+  });
+
+  it("submits, shows, watches, lists and cancels tasks, with --json for machines", async () => {
+    const submitted = await cloudagent(["submit", "echo", "--data", '{"text":"cli"}', "--json"]);
+    const task = JSON.parse(submitted.stdout) as { id: string; state: string };
+    expect(task.state).toBe("TASK_STATE_QUEUED");
+    const watched = await cloudagent(["watch", task.id]);
+    expect(watched.stdout).toContain("succeeded");
+    const status = await cloudagent(["status", task.id]);
+    expect(status.stdout).toMatch(/state\s+succeeded/);
+    const listed = await cloudagent(["list", "--type", "echo", "--json"]);
+    expect(listed.stdout.split("\n").some((line) => line.includes(task.id))).toBe(true);
+
+    const long = await cloudagent(["submit", "delay", "--data", '{"durationMs":60000}']);
+    const cancelled = await cloudagent(["cancel", long.stdout.trim(), "--reason", "from the cli"]);
+    expect(cancelled.stdout).toContain("canceled: from the cli");
+    const again = await cloudagent(["cancel", long.stdout.trim()]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("failed_precondition");
+  });
+
+  it("speaks gRPC and gRPC-Web as well", async () => {
+    for (const protocol of ["grpc", "grpc-web"]) {
+      const result = await cloudagent([
+        "run",
+        "echo",
+        "--data",
+        '{"text":"hi"}',
+        "--protocol",
+        protocol,
+        "--json",
+      ]);
+      expect(result.stdout.trim().split("\n").at(-1)).toContain('"result":{"echo":{"text":"hi"}}');
+    }
+  });
+
+  it("explains usage mistakes and exits 2", async () => {
+    const unknownType = await cloudagent(["run", "teleport", "--data", "{}"]);
+    expect(unknownType.code).toBe(2);
+    expect(unknownType.stderr).toContain('unknown task type "teleport"; known types: echo, delay');
+    const badJson = await cloudagent(["run", "echo", "--data", "{text"]);
+    expect(badJson.stderr).toContain("--data is not valid JSON");
+    const badFlag = await cloudagent(["list", "--frobnicate"]);
+    expect(badFlag.code).toBe(2);
+    const noServer = await cloudagent(["status", "x"], {
+      CLOUDAGENT_ENDPOINT: "http://127.0.0.1:9",
+    });
+    expect(noServer.code).toBe(1);
+    expect(noServer.stderr).toContain("unavailable");
+  });
+
+  it("init writes the config file that later commands use", async () => {
+    const written = await cloudagent(
+      ["init", "--endpoint", server.url.href, "--protocol", "grpc", "--yes"],
+      {
+        CLOUDAGENT_ENDPOINT: "",
+      },
+    );
+    expect(written.code).toBe(0);
+    const path = join(home, ".cloudagent", "config.json");
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({
+      endpoint: server.url.href.replace(/\/$/, ""),
+      protocol: "grpc",
+    });
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const used = await cloudagent(["run", "uuid", "--data", '{"count":2}'], {
+      CLOUDAGENT_ENDPOINT: "",
+    });
+    expect(JSON.parse(used.stdout).uuid.uuids).toHaveLength(2);
+    const refused = await cloudagent(["init", "--endpoint", "ftp://x", "--yes"]);
+    expect(refused.stderr).toContain("must start with http:// or https://");
+  });
+});
