@@ -58,18 +58,14 @@ describe("cloudagent", () => {
     expect(again.stderr).toContain("failed_precondition");
   });
 
-  it("speaks gRPC and gRPC-Web as well", async () => {
-    for (const protocol of ["grpc", "grpc-web"]) {
-      const result = await cloudagent([
-        "run",
-        "echo",
-        "--data",
-        '{"text":"hi"}',
-        "--protocol",
-        protocol,
-        "--json",
-      ]);
-      expect(result.stdout.trim().split("\n").at(-1)).toContain('"result":{"echo":{"text":"hi"}}');
+  it("speaks Connect, gRPC and gRPC-Web, and exits as soon as the task ends", async () => {
+    for (const protocol of ["connect", "grpc", "grpc-web"]) {
+      const args = ["run", "compress", "--data", '{"text":"hi"}', "--protocol", protocol, "--json"];
+      const result = await cloudagent(args);
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim().split("\n").at(-1)).toContain(
+        '"result":{"compress":{"data":"H4sI',
+      );
     }
   });
 

@@ -86,18 +86,22 @@ function printJson(input: CommandInput, schema: DescMessage, message: never): vo
 
 /** run submits a task, shows its progress on stderr and prints its result; 1 if it failed. */
 export async function runCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  let code: number | undefined;
+  // The stream ends right after the task's last event; reading it to the end closes it cleanly.
   for await (const { event } of client.tasks.run(submitFields(input))) {
     if (event === undefined) continue;
     if (input.json) input.out(eventJson(event));
     else if (event.kind.case !== "result") input.err(describeEvent(event));
     if (event.kind.case === "result") {
       if (!input.json) printJson(input, TaskResultSchema, event.kind.value as never);
-      return 0;
+      code = 0;
     }
-    if (event.kind.case === "error") return 1;
+    if (event.kind.case === "error") code = 1;
   }
-  input.err("the stream ended before the task finished; follow it with cloudagent watch");
-  return 1;
+  if (code === undefined) {
+    input.err("the stream ended before the task finished; follow it with cloudagent watch");
+  }
+  return code ?? 1;
 }
 
 /** submit queues a task and prints its id (or the task, with --json). */

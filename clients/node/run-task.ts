@@ -91,8 +91,9 @@ export async function runTask<K extends SpecField>(
         last = event.sequence;
         options.onEvent?.(event);
         if (event.kind.case === "progress") options.onProgress?.(event.kind.value, event);
-        outcome = outcomeOf(task.case, event);
-        if (outcome) break;
+        // Read on after the last event rather than break: the server ends the stream right
+        // away, and a stream left open would keep its HTTP/2 connection (and the process) alive.
+        outcome ??= outcomeOf(task.case, event);
       }
     } catch (error) {
       const canResume = taskId !== undefined && !options.signal?.aborted && resumable(error);
