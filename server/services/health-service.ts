@@ -70,6 +70,8 @@ export function createHealthService(options: HealthServiceOptions): ServiceImpl<
           if (status !== sent) {
             sent = status;
             yield { status };
+            // The status may have changed while the caller held the yield: look again.
+            continue;
           }
           await Promise.race([new Promise<void>((resolve) => (wake = resolve)), aborted]);
         }
