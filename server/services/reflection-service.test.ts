@@ -42,9 +42,10 @@ describe("server reflection", () => {
         case: "listServicesResponse",
         value: { service: [{ name: TaskService.typeName }] },
       });
-      const files = (
-        answers[1]?.value as { fileDescriptorProto: Uint8Array[] }
-      ).fileDescriptorProto.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes).name);
+      const sent = answers[1]?.value as { fileDescriptorProto: Uint8Array[] } | undefined;
+      const files = (sent?.fileDescriptorProto ?? []).map(
+        (bytes) => fromBinary(FileDescriptorProtoSchema, bytes).name,
+      );
       expect(files[0]).toBe("noizylab/agent/v1/task_service.proto");
       expect(files).toContain("noizylab/agent/v1/task.proto");
       expect(files).toContain("google/protobuf/timestamp.proto");
