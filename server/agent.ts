@@ -2,9 +2,12 @@ import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { createMetricsSource } from "./analytics/metrics-snapshot.js";
 import type { AgentConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine/engine.js";
 import { createListener, type RequestHandler } from "./listener/listener.js";
+import { createChannelHub } from "./realtime/channel-hub.js";
+import { createGateway } from "./realtime/gateway.js";
 import { createHealthStatus } from "./services/health-service.js";
 import { routes } from "./services/routes.js";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.js";
@@ -53,13 +56,43 @@ export function createAgent(options: AgentOptions): Agent {
   // Every call in flight listens for shutdown: their number is not a sign of a leak.
   setMaxListeners(0, shutdown.signal);
   const maxPageSize = 1_000;
-  const features = ["connect", "grpc", "grpc-web", "http2", "http1.1", "health", "reflection"];
+  const features = [
+    "connect",
+    "grpc",
+    "grpc-web",
+    "http2",
+    "http1.1",
+    "health",
+    "reflection",
+    "websocket",
+  ];
   if (config.tlsCertFile) features.push("tls");
+  // Read only after start, once the gateway (which needs the hub) exists.
+  const realtime = () => gateway.stats();
+  const hub = createChannelHub({
+    engine,
+    snapshot: createMetricsSource({ engine, store, realtime }),
+    metricsIntervalMs: config.metricsIntervalMs,
+    onError,
+  });
+  const gateway = createGateway({
+    engine,
+    hub,
+    limits: {
+      heartbeatMs: config.wsHeartbeatMs,
+      idleTimeoutMs: config.wsIdleTimeoutMs,
+      maxFrameBytes: config.wsMaxFrameBytes,
+      maxSubscriptions: config.wsMaxSubscriptions,
+      maxBufferedBytes: config.wsMaxBufferedBytes,
+    },
+  });
   const handler = connectNodeAdapter({
     routes: routes({
       engine,
       registry,
       health,
+      hub,
+      realtime,
       version,
       features,
       maxBatchSize: config.maxBatchSize,
@@ -81,6 +114,7 @@ export function createAgent(options: AgentOptions): Agent {
   }) as RequestHandler;
   const listener = createListener({
     handler,
+    upgrade: gateway.handleUpgrade,
     tls: config.tlsCertFile
       ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }
       : undefined,
@@ -97,12 +131,14 @@ export function createAgent(options: AgentOptions): Agent {
     },
     async stop() {
       health.set(ServingStatus.NOT_SERVING);
+      gateway.close();
       // No new connections or HTTP/2 streams from here on; open streams go on for now.
       const closed = listener.close(config.shutdownGraceMs + 1_000);
       await engine.drain(config.shutdownGraceMs);
       // Ends the streams still open (watchers of tasks that were requeued).
       shutdown.abort();
       await closed;
+      hub.close();
       await store.close();
     },
   };

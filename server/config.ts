@@ -27,6 +27,18 @@ export interface AgentConfig {
   readonly maxBatchSize: number;
   /** How long running tasks may take to finish at shutdown before they are requeued. */
   readonly shutdownGraceMs: number;
+  /** How often the WebSocket gateway pings each session; one that misses a pong is dropped. */
+  readonly wsHeartbeatMs: number;
+  /** A WebSocket session with no client frame for this long is closed. */
+  readonly wsIdleTimeoutMs: number;
+  /** The largest WebSocket frame accepted; larger ones get an error frame. */
+  readonly wsMaxFrameBytes: number;
+  /** The most channel subscriptions one WebSocket session may hold. */
+  readonly wsMaxSubscriptions: number;
+  /** A WebSocket session with more unsent data than this is disconnected as a slow consumer. */
+  readonly wsMaxBufferedBytes: number;
+  /** How often subscribers of the metrics channel get a snapshot. */
+  readonly metricsIntervalMs: number;
 }
 
 type Setting =
@@ -56,6 +68,17 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   maxAttempts: { kind: "integer", fallback: 3, min: 1, max: 100 },
   maxBatchSize: { kind: "integer", fallback: 1_000, min: 1, max: 100_000 },
   shutdownGraceMs: { kind: "integer", fallback: 10_000, min: 0, max: 3_600_000 },
+  wsHeartbeatMs: { kind: "integer", fallback: 30_000, min: 10, max: 3_600_000 },
+  wsIdleTimeoutMs: { kind: "integer", fallback: 300_000, min: 10, max: 86_400_000 },
+  wsMaxFrameBytes: { kind: "integer", fallback: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 },
+  wsMaxSubscriptions: { kind: "integer", fallback: 100, min: 1, max: 100_000 },
+  wsMaxBufferedBytes: {
+    kind: "integer",
+    fallback: 4 * 1024 * 1024,
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+  },
+  metricsIntervalMs: { kind: "integer", fallback: 5_000, min: 10, max: 3_600_000 },
 };
 
 /** envName is the environment variable of a setting: maxMessageBytes is CLOUDAGENT_MAX_MESSAGE_BYTES. */

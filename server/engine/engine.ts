@@ -13,7 +13,7 @@ import type { InsertedTask, Store, TaskQuery } from "../store/store.js";
 import { isTerminal } from "../store/task-projection.js";
 import type { TaskRegistry } from "../tasks/registry.js";
 import { checkRange, invalidField } from "../tasks/task-errors.js";
-import { createEventBus } from "./event-bus.js";
+import { createEventBus, type TaskEventListener } from "./event-bus.js";
 import { createExecutor } from "./executor.js";
 import { errorEvent, stateChangeEvent, taskErrorOf } from "./task-events.js";
 import { watchTask } from "./task-watch.js";
@@ -67,6 +67,8 @@ export interface Engine {
   cancelTask(taskId: string, reason: string): Promise<Task>;
   /** watchTask streams a task's events after a sequence number; see watchTask. */
   watchTask(taskId: string, afterSequence: bigint, signal: AbortSignal): AsyncGenerator<TaskEvent>;
+  /** onEvent calls listener with every committed event of every task; returns the unsubscribe. */
+  onEvent(listener: TaskEventListener): () => void;
   /** drain stops taking work and lets running tasks finish within graceMs; see Executor.drain. */
   drain(graceMs: number): Promise<void>;
   /** The number of tasks running now. */
@@ -114,7 +116,7 @@ export function createEngine(options: EngineOptions): Engine {
   async function insert(prepared: ReturnType<typeof prepare>[]): Promise<InsertedTask[]> {
     const inserted = await store.insertTasks(prepared);
     prepared.forEach((item, index) => {
-      if (inserted[index]?.created) bus.publish(item.event);
+      if (inserted[index]?.created) bus.publish(item.event, item.task.type);
     });
     executor.wake();
     return inserted;
@@ -177,6 +179,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (taskId === "") throw invalidField("task_id", "is required");
       yield* watchTask(store, bus, taskId, afterSequence, signal);
     },
+    onEvent: (listener) => bus.subscribeAll(listener),
     drain: (graceMs) => executor.drain(graceMs),
     get runningCount() {
       return executor.runningCount;

@@ -1,19 +1,22 @@
 import type { TaskEvent } from "../../gen/noizylab/agent/v1/task_pb.js";
 
-/** TaskEventListener receives events as they are committed. */
-export type TaskEventListener = (event: TaskEvent) => void;
+/** TaskEventListener receives events as they are committed, with their task's type. */
+export type TaskEventListener = (event: TaskEvent, taskType: string) => void;
 
 /** EventBus fans committed task events out to the watchers of each task. */
 export interface EventBus {
   /** subscribe calls listener with every event of the task from now on; returns the unsubscribe. */
   subscribe(taskId: string, listener: TaskEventListener): () => void;
-  /** publish delivers a committed event to the task's listeners. */
-  publish(event: TaskEvent): void;
+  /** subscribeAll calls listener with every event of every task from now on. */
+  subscribeAll(listener: TaskEventListener): () => void;
+  /** publish delivers a committed event to its task's listeners and to everyone's. */
+  publish(event: TaskEvent, taskType: string): void;
 }
 
 /** createEventBus makes an in-process event bus. */
 export function createEventBus(): EventBus {
   const listeners = new Map<string, Set<TaskEventListener>>();
+  const everything = new Set<TaskEventListener>();
   return {
     subscribe(taskId, listener) {
       let set = listeners.get(taskId);
@@ -27,10 +30,15 @@ export function createEventBus(): EventBus {
         if (set.size === 0 && listeners.get(taskId) === set) listeners.delete(taskId);
       };
     },
-    publish(event) {
+    subscribeAll(listener) {
+      everything.add(listener);
+      return () => everything.delete(listener);
+    },
+    publish(event, taskType) {
+      for (const listener of everything) listener(event, taskType);
       const set = listeners.get(event.taskId);
       if (set === undefined) return;
-      for (const listener of set) listener(event);
+      for (const listener of set) listener(event, taskType);
     },
   };
 }

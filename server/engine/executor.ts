@@ -69,7 +69,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   async function record(event: TaskEvent, expected: readonly TaskState[]) {
     const appended = await store.appendEvent(event, expected);
-    if (appended) bus.publish(appended.event);
+    if (appended) bus.publish(appended.event, appended.task.type);
     return appended;
   }
 
@@ -137,7 +137,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
           stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1),
         );
         if (claimed === undefined) break;
-        bus.publish(claimed.event);
+        bus.publish(claimed.event, claimed.task.type);
         start(claimed.task);
       }
     } while (pumpAgain && !draining);

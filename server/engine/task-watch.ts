@@ -1,36 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { TaskEvent } from "../../gen/noizylab/agent/v1/task_pb.js";
+import { AsyncQueue } from "../lib/async-queue.js";
 import type { Store } from "../store/store.js";
 import { isTerminal } from "../store/task-projection.js";
 import type { EventBus } from "./event-bus.js";
-
-/** Inbox buffers live events for one watcher until it is ready for them. */
-class Inbox {
-  private readonly events: TaskEvent[] = [];
-  private wake: (() => void) | undefined;
-
-  push(event: TaskEvent): void {
-    this.events.push(event);
-    this.wake?.();
-  }
-
-  /** take waits for the next event; undefined when the signal aborts first. */
-  async take(signal: AbortSignal): Promise<TaskEvent | undefined> {
-    while (this.events.length === 0) {
-      if (signal.aborted) return undefined;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.wake = undefined;
-          signal.removeEventListener("abort", done);
-          resolve();
-        };
-        this.wake = done;
-        signal.addEventListener("abort", done);
-      });
-    }
-    return this.events.shift();
-  }
-}
 
 /**
  * watchTask yields a task's events with a sequence above afterSequence: first those already
@@ -45,7 +18,7 @@ export async function* watchTask(
   afterSequence: bigint,
   signal: AbortSignal,
 ): AsyncGenerator<TaskEvent> {
-  const inbox = new Inbox();
+  const inbox = new AsyncQueue<TaskEvent>();
   const unsubscribe = bus.subscribe(taskId, (event) => inbox.push(event));
   try {
     const task = await store.getTask(taskId);

@@ -4,6 +4,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import * as net from "node:net";
+import type { Duplex } from "node:stream";
 import { routeConnection } from "./protocol-sniffer.js";
 
 /** RequestHandler serves HTTP/2 and HTTP/1.1 requests alike. */
@@ -12,9 +13,14 @@ export type RequestHandler = (
   response: http2.Http2ServerResponse | ServerResponse,
 ) => void;
 
+/** UpgradeHandler takes an HTTP/1.1 upgrade request (a WebSocket handshake) and its socket. */
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
 /** ListenerOptions configures the one port everything is served on. */
 export interface ListenerOptions {
   readonly handler: RequestHandler;
+  /** Takes HTTP/1.1 upgrade requests; without it they are refused. */
+  readonly upgrade?: UpgradeHandler | undefined;
   /** PEM certificate and key files; when both are set the port speaks TLS with ALPN. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
 }
@@ -60,8 +66,12 @@ export function createListener(options: ListenerOptions): Listener {
       )
     : http2.createServer(handler);
   const server: net.Server = options.tls ? http2Server : net.createServer();
+  const upgrade: UpgradeHandler = options.upgrade ?? ((_request, socket) => socket.destroy());
+  // Over TLS, HTTP/1.1 requests (and so upgrades) reach the HTTP/2 server through allowHTTP1.
+  http2Server.on("upgrade", upgrade);
   if (!options.tls) {
     const http1Server = http.createServer(handler);
+    http1Server.on("upgrade", upgrade);
     server.on("connection", (socket: Socket) =>
       routeConnection(socket, { http1: http1Server, http2: http2Server, timeoutMs: 10_000 }),
     );

@@ -5,6 +5,7 @@ import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js"
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { file_noizylab_agent_v1_errors } from "../../gen/noizylab/agent/v1/errors_pb.js";
+import { file_noizylab_agent_v1_realtime } from "../../gen/noizylab/agent/v1/realtime_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import { type AgentServiceOptions, createAgentService } from "./agent-service.js";
 import { createHealthService, type HealthStatus } from "./health-service.js";
@@ -45,8 +46,10 @@ export function routes(options: RoutesOptions): (router: ConnectRouter) => void 
         Health.file,
         ServerReflection.file,
         ServerReflectionV1alpha.file,
-        // Error details are not reachable from the services' files, but callers decode them.
+        // Not reachable from the services' files, but callers decode them: error details,
+        // and the frames of the WebSocket gateway.
         file_noizylab_agent_v1_errors,
+        file_noizylab_agent_v1_realtime,
         file_google_protobuf_timestamp,
       ],
     });

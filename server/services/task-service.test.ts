@@ -7,7 +7,9 @@ import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { FieldViolationSchema } from "../../gen/noizylab/agent/v1/errors_pb.js";
 import { TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
+import { createMetricsSource } from "../analytics/metrics-snapshot.js";
 import { createEngine } from "../engine/engine.js";
+import { createChannelHub } from "../realtime/channel-hub.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
 import { createTaskRegistry } from "../tasks/registry.js";
 import { tempDir } from "../test-support.js";
@@ -36,11 +38,26 @@ async function inMemory() {
   await engine.start();
   const health = createHealthStatus();
   health.set(ServingStatus.SERVING);
+  const realtime = () => ({
+    activeSessions: 0,
+    totalSessions: 0n,
+    subscriptions: hub.subscriptionCount,
+  });
+  const hub = createChannelHub({
+    engine,
+    snapshot: createMetricsSource({ engine, store, realtime }),
+    metricsIntervalMs: 20,
+    onError: (error) => {
+      throw error;
+    },
+  });
   const transport = createRouterTransport(
     routes({
       engine,
       registry,
       health,
+      hub,
+      realtime,
       version: "test",
       features: ["connect"],
       maxBatchSize: 3,
@@ -58,6 +75,7 @@ async function inMemory() {
   return {
     tasks: createClient(TaskService, transport),
     agent: createClient(AgentService, transport),
+    hub,
   };
 }
 
@@ -198,5 +216,43 @@ describe("AgentService in memory", () => {
       resultMessage: "noizylab.agent.v1.DelayResult",
     });
     expect(capabilities.limits?.maxBatchSize).toBe(3);
+  });
+
+  it("streams channel events with WatchEvents, from the same hub as the gateway", async () => {
+    const { agent, tasks, hub } = await inMemory();
+    const leave = new AbortController();
+    const seen: string[] = [];
+    const watching = (async () => {
+      try {
+        for await (const { event } of agent.watchEvents(
+          {
+            channels: [
+              { target: { case: "taskType", value: "uuid" } },
+              { target: { case: "metrics", value: {} } },
+            ],
+          },
+          { signal: leave.signal },
+        )) {
+          if (event?.payload.case === "taskEvent") seen.push(event.payload.value.kind.case ?? "");
+          if (event?.payload.case === "taskEvent" && event.payload.value.kind.case === "result")
+            leave.abort();
+        }
+      } catch (error) {
+        expect(ConnectError.from(error).code).toBe(Code.Canceled);
+      }
+    })();
+    await expect.poll(() => hub.subscriptionCount).toBe(2);
+    await tasks.submit({ spec: { task: { case: "uuid", value: {} } } });
+    await watching;
+    expect(seen).toEqual(["stateChange", "stateChange", "result"]);
+    await expect.poll(() => hub.subscriptionCount).toBe(0);
+    const empty = await codeOf(
+      (async () => {
+        for await (const _ of agent.watchEvents({ channels: [{}] })) {
+          // Nothing arrives on a channel with no target.
+        }
+      })(),
+    );
+    expect(empty.rawMessage).toContain("channels[0]: a channel is required");
   });
 });

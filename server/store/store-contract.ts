@@ -135,6 +135,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(window.map((t) => t.id)).toEqual([items[1]?.task.id]);
       expect(await store.listTasks({ states: [], types: ["delay"], limit: 10 })).toEqual([]);
       expect(await store.listTaskIds(TaskState.RUNNING)).toEqual([items[0]?.task.id]);
+      expect(await store.countTasks(TaskState.QUEUED)).toBe(2);
       await store.close();
     });
   });

@@ -63,6 +63,8 @@ export interface Store {
   claimNextTask(start: (task: Task) => TaskEvent): Promise<AppendedEvent | undefined>;
   /** listTaskIds returns the ids of all tasks in the given state, oldest first. */
   listTaskIds(state: TaskState): Promise<string[]>;
+  /** countTasks returns how many tasks are in the given state. */
+  countTasks(state: TaskState): Promise<number>;
   /** close releases the store; nothing may be called after. */
   close(): Promise<void>;
 }

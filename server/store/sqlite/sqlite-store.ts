@@ -69,6 +69,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const selectIdsInState = db.prepare<[number], { id: string }>(
     "SELECT id FROM tasks WHERE state = ? ORDER BY id",
   );
+  const countInState = db.prepare<[number], { n: number }>(
+    "SELECT COUNT(*) AS n FROM tasks WHERE state = ?",
+  );
   const insertEventRow = db.prepare(
     "INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)",
   );
@@ -158,6 +161,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async listTaskIds(state) {
       return selectIdsInState.all(state).map((row) => row.id);
+    },
+    async countTasks(state) {
+      return (countInState.get(state) as { n: number }).n;
     },
     async close() {
       db.close();

@@ -4,13 +4,57 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Channel, ChannelEvent, RealtimeStats } from "./channel_pb.js";
+import { file_noizylab_agent_v1_channel } from "./channel_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file noizylab/agent/v1/agent_service.proto.
  */
 export const file_noizylab_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSIYChZHZXRDYXBhYmlsaXRpZXNSZXF1ZXN0IpwBChdHZXRDYXBhYmlsaXRpZXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEjMKCnRhc2tfdHlwZXMYAiADKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5UYXNrVHlwZUluZm8SKQoGbGltaXRzGAMgASgLMhkubm9penlsYWIuYWdlbnQudjEuTGltaXRzEhAKCGZlYXR1cmVzGAQgAygJInYKDFRhc2tUeXBlSW5mbxIMCgRuYW1lGAEgASgJEhIKCnNwZWNfZmllbGQYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFwoPcmVxdWVzdF9tZXNzYWdlGAQgASgJEhYKDnJlc3VsdF9tZXNzYWdlGAUgASgJIqQBCgZMaW1pdHMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYASABKA0SFgoObWF4X2JhdGNoX3NpemUYAiABKA0SHAoUbWF4X2NvbmN1cnJlbnRfdGFza3MYAyABKA0SGgoSZGVmYXVsdF90aW1lb3V0X21zGAQgASgNEhYKDm1heF90aW1lb3V0X21zGAUgASgNEhUKDW1heF9wYWdlX3NpemUYBiABKA0yfQoMQWdlbnRTZXJ2aWNlEm0KD0dldENhcGFiaWxpdGllcxIpLm5vaXp5bGFiLmFnZW50LnYxLkdldENhcGFiaWxpdGllc1JlcXVlc3QaKi5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM");
+  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSJCChJXYXRjaEV2ZW50c1JlcXVlc3QSLAoIY2hhbm5lbHMYASADKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIkUKE1dhdGNoRXZlbnRzUmVzcG9uc2USLgoFZXZlbnQYASABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsRXZlbnQiGAoWR2V0Q2FwYWJpbGl0aWVzUmVxdWVzdCLQAQoXR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIzCgp0YXNrX3R5cGVzGAIgAygLMh8ubm9penlsYWIuYWdlbnQudjEuVGFza1R5cGVJbmZvEikKBmxpbWl0cxgDIAEoCzIZLm5vaXp5bGFiLmFnZW50LnYxLkxpbWl0cxIQCghmZWF0dXJlcxgEIAMoCRIyCghyZWFsdGltZRgFIAEoCzIgLm5vaXp5bGFiLmFnZW50LnYxLlJlYWx0aW1lU3RhdHMidgoMVGFza1R5cGVJbmZvEgwKBG5hbWUYASABKAkSEgoKc3BlY19maWVsZBgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIXCg9yZXF1ZXN0X21lc3NhZ2UYBCABKAkSFgoOcmVzdWx0X21lc3NhZ2UYBSABKAkipAEKBkxpbWl0cxIZChFtYXhfbWVzc2FnZV9ieXRlcxgBIAEoDRIWCg5tYXhfYmF0Y2hfc2l6ZRgCIAEoDRIcChRtYXhfY29uY3VycmVudF90YXNrcxgDIAEoDRIaChJkZWZhdWx0X3RpbWVvdXRfbXMYBCABKA0SFgoObWF4X3RpbWVvdXRfbXMYBSABKA0SFQoNbWF4X3BhZ2Vfc2l6ZRgGIAEoDTLiAQoMQWdlbnRTZXJ2aWNlEm0KD0dldENhcGFiaWxpdGllcxIpLm5vaXp5bGFiLmFnZW50LnYxLkdldENhcGFiaWxpdGllc1JlcXVlc3QaKi5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXNwb25zZSIDkAIBEmMKC1dhdGNoRXZlbnRzEiUubm9penlsYWIuYWdlbnQudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiYubm9penlsYWIuYWdlbnQudjEuV2F0Y2hFdmVudHNSZXNwb25zZSIDkAIBMAFiBnByb3RvMw", [file_noizylab_agent_v1_channel]);
+
+/**
+ * WatchEventsRequest names the channels to follow.
+ *
+ * @generated from message noizylab.agent.v1.WatchEventsRequest
+ */
+export type WatchEventsRequest = Message<"noizylab.agent.v1.WatchEventsRequest"> & {
+  /**
+   * One or more channels.
+   *
+   * @generated from field: repeated noizylab.agent.v1.Channel channels = 1;
+   */
+  channels: Channel[];
+};
+
+/**
+ * Describes the message noizylab.agent.v1.WatchEventsRequest.
+ * Use `create(WatchEventsRequestSchema)` to create a new message.
+ */
+export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_agent_service, 0);
+
+/**
+ * WatchEventsResponse is one event on one of the channels.
+ *
+ * @generated from message noizylab.agent.v1.WatchEventsResponse
+ */
+export type WatchEventsResponse = Message<"noizylab.agent.v1.WatchEventsResponse"> & {
+  /**
+   * The event.
+   *
+   * @generated from field: noizylab.agent.v1.ChannelEvent event = 1;
+   */
+  event?: ChannelEvent | undefined;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.WatchEventsResponse.
+ * Use `create(WatchEventsResponseSchema)` to create a new message.
+ */
+export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_agent_service, 1);
 
 /**
  * GetCapabilitiesRequest takes no parameters.
@@ -25,7 +69,7 @@ export type GetCapabilitiesRequest = Message<"noizylab.agent.v1.GetCapabilitiesR
  * Use `create(GetCapabilitiesRequestSchema)` to create a new message.
  */
 export const GetCapabilitiesRequestSchema: GenMessage<GetCapabilitiesRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 0);
+  messageDesc(file_noizylab_agent_v1_agent_service, 2);
 
 /**
  * GetCapabilitiesResponse describes the server.
@@ -60,6 +104,13 @@ export type GetCapabilitiesResponse = Message<"noizylab.agent.v1.GetCapabilities
    * @generated from field: repeated string features = 4;
    */
   features: string[];
+
+  /**
+   * The WebSocket gateway's sessions and the channel subscriptions, now.
+   *
+   * @generated from field: noizylab.agent.v1.RealtimeStats realtime = 5;
+   */
+  realtime?: RealtimeStats | undefined;
 };
 
 /**
@@ -67,7 +118,7 @@ export type GetCapabilitiesResponse = Message<"noizylab.agent.v1.GetCapabilities
  * Use `create(GetCapabilitiesResponseSchema)` to create a new message.
  */
 export const GetCapabilitiesResponseSchema: GenMessage<GetCapabilitiesResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 1);
+  messageDesc(file_noizylab_agent_v1_agent_service, 3);
 
 /**
  * TaskTypeInfo describes one task type.
@@ -116,7 +167,7 @@ export type TaskTypeInfo = Message<"noizylab.agent.v1.TaskTypeInfo"> & {
  * Use `create(TaskTypeInfoSchema)` to create a new message.
  */
 export const TaskTypeInfoSchema: GenMessage<TaskTypeInfo> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 2);
+  messageDesc(file_noizylab_agent_v1_agent_service, 4);
 
 /**
  * Limits are the bounds the server enforces.
@@ -172,7 +223,7 @@ export type Limits = Message<"noizylab.agent.v1.Limits"> & {
  * Use `create(LimitsSchema)` to create a new message.
  */
 export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 3);
+  messageDesc(file_noizylab_agent_v1_agent_service, 5);
 
 /**
  * AgentService tells callers about the agent itself.
@@ -189,6 +240,17 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof GetCapabilitiesRequestSchema;
     output: typeof GetCapabilitiesResponseSchema;
+  },
+  /**
+   * WatchEvents streams the events of the given channels until the caller leaves: the same
+   * event bus the WebSocket gateway serves.
+   *
+   * @generated from rpc noizylab.agent.v1.AgentService.WatchEvents
+   */
+  watchEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchEventsRequestSchema;
+    output: typeof WatchEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_noizylab_agent_v1_agent_service, 0);

@@ -1,0 +1,136 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  type Channel,
+  type ChannelEvent,
+  ChannelEventSchema,
+  type MetricsSnapshot,
+} from "../../gen/noizylab/agent/v1/channel_pb.js";
+import type { Engine } from "../engine/engine.js";
+import { invalidField } from "../tasks/task-errors.js";
+
+/** ChannelListener receives each event of a subscribed channel. */
+export type ChannelListener = (event: ChannelEvent) => void;
+
+/**
+ * ChannelHub is the one event bus behind the WebSocket gateway and AgentService.WatchEvents:
+ * it routes committed task events and periodic metrics snapshots to the subscribers of each
+ * channel. Subscribers share each event object, so it is encoded once however many get it.
+ */
+export interface ChannelHub {
+  /** subscribe starts delivering a channel's events; returns the unsubscribe. */
+  subscribe(channel: Channel | undefined, listener: ChannelListener, path?: string): () => void;
+  /** The number of open subscriptions. */
+  readonly subscriptionCount: number;
+  /** close stops the metrics timer and drops every subscription. */
+  close(): void;
+}
+
+/** ChannelHubOptions wire the hub to its sources. */
+export interface ChannelHubOptions {
+  readonly engine: Engine;
+  /** Takes a metrics snapshot for the metrics channel. */
+  readonly snapshot: () => Promise<MetricsSnapshot>;
+  /** How often metrics subscribers get a snapshot. */
+  readonly metricsIntervalMs: number;
+  /** Where failures of background work are reported. */
+  readonly onError: (error: unknown) => void;
+}
+
+/** createChannelHub makes the hub and starts listening to the engine's events. */
+export function createChannelHub(options: ChannelHubOptions): ChannelHub {
+  // Listeners by routing key: "all", "task:<id>", "type:<type>" and "metrics".
+  const routes = new Map<string, Set<ChannelListener>>();
+  let count = 0;
+  let metricsTimer: NodeJS.Timeout | undefined;
+
+  function deliver(key: string, event: ChannelEvent): void {
+    const listeners = routes.get(key);
+    if (listeners) for (const listener of listeners) listener(event);
+  }
+
+  const stopEvents = options.engine.onEvent((taskEvent, taskType) => {
+    if (routes.size === 0) return;
+    const event = create(ChannelEventSchema, {
+      payload: { case: "taskEvent", value: taskEvent },
+      taskType,
+    });
+    deliver("all", event);
+    deliver(`task:${taskEvent.taskId}`, event);
+    deliver(`type:${taskType}`, event);
+  });
+
+  function publishMetrics(): void {
+    options
+      .snapshot()
+      .then(
+        (metrics) =>
+          deliver(
+            "metrics",
+            create(ChannelEventSchema, { payload: { case: "metrics", value: metrics } }),
+          ),
+        options.onError,
+      );
+  }
+
+  function keyOf(channel: Channel | undefined, path: string): string {
+    const target = channel?.target;
+    switch (target?.case) {
+      case "allTasks":
+        return "all";
+      case "taskId":
+      case "taskType":
+        if (target.value === "")
+          throw invalidField(
+            `${path}.${target.case === "taskId" ? "task_id" : "task_type"}`,
+            "must not be empty",
+          );
+        return `${target.case === "taskId" ? "task" : "type"}:${target.value}`;
+      case "metrics":
+        return "metrics";
+      default:
+        throw invalidField(
+          path,
+          "a channel is required: set one of all_tasks, task_id, task_type, metrics",
+        );
+    }
+  }
+
+  return {
+    subscribe(channel, listener, path = "channel") {
+      const key = keyOf(channel, path);
+      let listeners = routes.get(key);
+      if (listeners === undefined) {
+        listeners = new Set();
+        routes.set(key, listeners);
+      }
+      listeners.add(listener);
+      count++;
+      if (key === "metrics" && metricsTimer === undefined) {
+        metricsTimer = setInterval(publishMetrics, options.metricsIntervalMs);
+        metricsTimer.unref();
+      }
+      let open = true;
+      return () => {
+        if (!open) return;
+        open = false;
+        count--;
+        listeners.delete(listener);
+        if (listeners.size > 0) return;
+        routes.delete(key);
+        if (key === "metrics") {
+          clearInterval(metricsTimer);
+          metricsTimer = undefined;
+        }
+      };
+    },
+    get subscriptionCount() {
+      return count;
+    },
+    close() {
+      stopEvents();
+      clearInterval(metricsTimer);
+      routes.clear();
+      count = 0;
+    },
+  };
+}

@@ -1,0 +1,253 @@
+import { create, fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { createAgentClient } from "../../clients/node/client.js";
+import {
+  ClientFrameSchema,
+  type ServerFrame,
+  ServerFrameSchema,
+} from "../../gen/noizylab/agent/v1/realtime_pb.js";
+import { TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
+import { startTestAgent, type TestAgent } from "../test-support.js";
+import { binarySubprotocol } from "./frame-codec.js";
+import { closeCodes } from "./session.js";
+
+type ClientInit = Parameters<typeof create<typeof ClientFrameSchema>>[1];
+
+/** TestSocket is a raw WebSocket client that collects every server frame. */
+class TestSocket {
+  readonly frames: ServerFrame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly binary: boolean,
+  ) {
+    ws.on("message", (data: Buffer, isBinary) => {
+      this.frames.push(
+        isBinary
+          ? fromBinary(ServerFrameSchema, data)
+          : fromJsonString(ServerFrameSchema, data.toString()),
+      );
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    this.closed = new Promise((resolve) =>
+      ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+  }
+
+  send(frame: ClientInit): void {
+    const message = create(ClientFrameSchema, frame);
+    this.ws.send(
+      this.binary ? toBinary(ClientFrameSchema, message) : toJsonString(ClientFrameSchema, message),
+    );
+  }
+
+  /** next waits for the first frame matching the predicate that has not been taken yet. */
+  async next(match: (frame: ServerFrame) => boolean): Promise<ServerFrame> {
+    for (;;) {
+      const index = this.frames.findIndex(match);
+      if (index >= 0) return this.frames.splice(index, 1)[0] as ServerFrame;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+}
+
+async function connect(
+  server: TestAgent,
+  options: { binary?: boolean; path?: string; autoPong?: boolean } = {},
+) {
+  const url = new URL(options.path ?? "/ws", server.url);
+  url.protocol = "ws:";
+  const ws = new WebSocket(url, options.binary ? [binarySubprotocol] : [], {
+    autoPong: options.autoPong ?? true,
+  });
+  const socket = new TestSocket(ws, options.binary ?? false);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  await socket.next((f) => f.kind.case === "welcome");
+  return socket;
+}
+
+const kind = (name: ServerFrame["kind"]["case"]) => (frame: ServerFrame) =>
+  frame.kind.case === name;
+
+let server: TestAgent;
+beforeAll(async () => {
+  server = await startTestAgent({
+    wsMaxFrameBytes: 4096,
+    wsMaxSubscriptions: 2,
+    metricsIntervalMs: 50,
+  });
+});
+afterAll(() => server.stop());
+
+describe("the WebSocket gateway", () => {
+  it.each([false, true])(
+    "submits a task with streamed progress (binary frames: %s)",
+    async (binary) => {
+      const socket = await connect(server, { binary });
+      socket.send({
+        requestId: "r1",
+        kind: {
+          case: "task",
+          value: {
+            submit: { spec: { task: { case: "delay", value: { durationMs: 30, steps: 3 } } } },
+            streamEvents: true,
+          },
+        },
+      });
+      const accepted = await socket.next(kind("task"));
+      expect(accepted.requestId).toBe("r1");
+      const result = await socket.next(kind("result"));
+      expect(result.kind.value).toMatchObject({ state: TaskState.SUCCEEDED });
+      const progress = socket.frames
+        .filter((f) => f.kind.case === "event" && f.kind.value.payload.case === "taskEvent")
+        .map(
+          (f) =>
+            (f.kind.value as { payload: { value: { kind: { case: string } } } }).payload.value.kind
+              .case,
+        );
+      expect(progress.filter((c) => c === "progress")).toHaveLength(3);
+      socket.ws.close();
+    },
+  );
+
+  it("delivers events of tasks submitted over Connect to a task-type subscription", async () => {
+    const socket = await connect(server);
+    socket.send({
+      requestId: "s",
+      kind: {
+        case: "subscribe",
+        value: { channel: { target: { case: "taskType", value: "hash" } } },
+      },
+    });
+    const subscribed = await socket.next(kind("subscribed"));
+    const client = createAgentClient({ baseUrl: server.url.href });
+    await client.run({ case: "echo", value: { text: "not this one" } });
+    const { task } = await client.tasks.submit({
+      spec: { task: { case: "hash", value: { input: { case: "text", value: "abc" } } } },
+    });
+    const events: ServerFrame[] = [];
+    while (events.length === 0 || events.at(-1)?.kind.value?.$typeName !== undefined) {
+      const frame = await socket.next(kind("event"));
+      events.push(frame);
+      const value = frame.kind.value as { payload: { value: { state: TaskState } } };
+      if (value.payload.value.state === TaskState.SUCCEEDED) break;
+    }
+    for (const frame of events) {
+      expect(frame.kind.value).toMatchObject({
+        subscriptionId: (subscribed.kind.value as { subscriptionId: string }).subscriptionId,
+        taskType: "hash",
+        payload: { case: "taskEvent", value: { taskId: task?.id } },
+      });
+    }
+    expect(events).toHaveLength(3);
+    socket.send({
+      requestId: "u",
+      kind: { case: "unsubscribe", value: { subscriptionId: "nope" } },
+    });
+    expect((await socket.next(kind("error"))).kind.value).toMatchObject({ code: "not_found" });
+    socket.ws.close();
+  });
+
+  it("answers malformed, unknown and oversized frames with an error frame and stays up", async () => {
+    const socket = await connect(server);
+    const probes = [
+      ["{not json", "malformed frame"],
+      ['{"teleport":{}}', "malformed frame"],
+      ["{}", "unknown frame kind"],
+      [`{"ping":{"nonce":"1"},"requestId":"${"x".repeat(5000)}"}`, "exceeds the 4096-byte limit"],
+      ['{"subscribe":{"channel":{}}}', "a channel is required"],
+    ] as const;
+    for (const [data, message] of probes) {
+      socket.ws.send(data);
+      const error = await socket.next(kind("error"));
+      expect((error.kind.value as { message: string }).message).toContain(message);
+    }
+    socket.send({ requestId: "p", kind: { case: "ping", value: { nonce: 7n } } });
+    expect((await socket.next(kind("pong"))).kind.value).toMatchObject({ nonce: 7n });
+    socket.ws.close();
+  });
+
+  it("limits subscriptions per session, and sends metrics snapshots with the session counts", async () => {
+    const socket = await connect(server);
+    for (const requestId of ["a", "b", "c"]) {
+      socket.send({
+        requestId,
+        kind: { case: "subscribe", value: { channel: { target: { case: "metrics", value: {} } } } },
+      });
+    }
+    await socket.next(kind("subscribed"));
+    await socket.next(kind("subscribed"));
+    expect((await socket.next(kind("error"))).kind.value).toMatchObject({
+      code: "resource_exhausted",
+    });
+    const metrics = await socket.next(kind("event"));
+    expect(metrics.kind.value).toMatchObject({
+      payload: { case: "metrics", value: { realtime: { activeSessions: expect.any(Number) } } },
+    });
+    const capabilities = await createAgentClient({
+      baseUrl: server.url.href,
+    }).agent.getCapabilities({});
+    expect(capabilities.realtime?.subscriptions).toBeGreaterThanOrEqual(2);
+    expect(capabilities.realtime?.activeSessions).toBeGreaterThanOrEqual(1);
+    socket.ws.close();
+  });
+
+  it("refuses an upgrade on another path", async () => {
+    await expect(connect(server, { path: "/nope" })).rejects.toThrow("404");
+  });
+});
+
+describe("the gateway's guards", () => {
+  it("drops a session that stops answering pings", async () => {
+    const guarded = await startTestAgent({ wsHeartbeatMs: 50 });
+    const socket = await connect(guarded, { autoPong: false });
+    const { code } = await socket.closed;
+    expect(code).toBe(1006);
+    expect(guarded.agent).toBeDefined();
+    await guarded.stop();
+  });
+
+  it("closes an idle session with a code and a reason", async () => {
+    const guarded = await startTestAgent({ wsIdleTimeoutMs: 100 });
+    const socket = await connect(guarded);
+    expect(await socket.closed).toEqual({ code: closeCodes.idle, reason: "idle timeout" });
+    await guarded.stop();
+  });
+
+  it("disconnects a slow consumer instead of buffering without bound", async () => {
+    const guarded = await startTestAgent({ wsMaxBufferedBytes: 64 * 1024 });
+    const socket = await connect(guarded);
+    socket.send({
+      requestId: "s",
+      kind: { case: "subscribe", value: { channel: { target: { case: "allTasks", value: {} } } } },
+    });
+    await socket.next(kind("subscribed"));
+    // Stop reading: the kernel's buffers fill, then the session's own.
+    (socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const client = createAgentClient({ baseUrl: guarded.url.href });
+    const text = "x".repeat(60_000);
+    const submits = Array.from({ length: 300 }, () =>
+      client.tasks.submit({ spec: { task: { case: "echo", value: { text } } } }),
+    );
+    // Read again once the server has given up on the session (its subscription is gone).
+    const agent = createAgentClient({ baseUrl: guarded.url.href });
+    await expect
+      .poll(async () => (await agent.agent.getCapabilities({})).realtime?.subscriptions, {
+        timeout: 20_000,
+      })
+      .toBe(0);
+    (socket.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await Promise.all(submits);
+    const { code, reason } = await socket.closed;
+    expect(code).toBe(closeCodes.slowConsumer);
+    expect(reason).toBe("slow consumer");
+    expect(socket.frames.some((f) => f.kind.case === "error")).toBe(true);
+    await guarded.stop();
+  });
+});
