@@ -1,8 +1,14 @@
 export {
+  type RealtimeClient,
+  RealtimeError,
+  type Subscription,
+} from "../shared/realtime-client.js";
+export {
   type AgentClient,
   type AgentClientOptions,
   createAgentClient,
   createAgentTransport,
   type Protocol,
 } from "./client.js";
+export { connectRealtime } from "./realtime.js";
 export type { RunOptions, TaskInit } from "./run-task.js";
