@@ -70,7 +70,7 @@ export function createAgent(options: AgentOptions): Agent {
   // Read only after start, once the gateway (which needs the hub) exists.
   const realtime = () => gateway.stats();
   const hub = createChannelHub({
-    engine,
+    taskEvents: engine.onEvent,
     snapshot: createMetricsSource({ engine, store, realtime }),
     metricsIntervalMs: config.metricsIntervalMs,
     onError,

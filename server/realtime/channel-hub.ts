@@ -5,7 +5,7 @@ import {
   ChannelEventSchema,
   type MetricsSnapshot,
 } from "../../gen/noizylab/agent/v1/channel_pb.js";
-import type { Engine } from "../engine/engine.js";
+import type { TaskEventListener } from "../engine/event-bus.js";
 import { invalidField } from "../tasks/task-errors.js";
 
 /** ChannelListener receives each event of a subscribed channel. */
@@ -27,7 +27,8 @@ export interface ChannelHub {
 
 /** ChannelHubOptions wire the hub to its sources. */
 export interface ChannelHubOptions {
-  readonly engine: Engine;
+  /** Subscribes to every committed task event, as Engine.onEvent does. */
+  readonly taskEvents: (listener: TaskEventListener) => () => void;
   /** Takes a metrics snapshot for the metrics channel. */
   readonly snapshot: () => Promise<MetricsSnapshot>;
   /** How often metrics subscribers get a snapshot. */
@@ -48,7 +49,7 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     if (listeners) for (const listener of listeners) listener(event);
   }
 
-  const stopEvents = options.engine.onEvent((taskEvent, taskType) => {
+  const stopEvents = options.taskEvents((taskEvent, taskType) => {
     if (routes.size === 0) return;
     const event = create(ChannelEventSchema, {
       payload: { case: "taskEvent", value: taskEvent },

@@ -44,7 +44,7 @@ async function inMemory() {
     subscriptions: hub.subscriptionCount,
   });
   const hub = createChannelHub({
-    engine,
+    taskEvents: engine.onEvent,
     snapshot: createMetricsSource({ engine, store, realtime }),
     metricsIntervalMs: 20,
     onError: (error) => {

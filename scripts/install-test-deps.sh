@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the system programs the tests use besides npm packages: Chromium (the browser
+# test drives it with playwright-core) and openssl (the TLS test makes a certificate).
+# A no-op when both are present; installs them with apt-get when run as root.
+set -euo pipefail
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "The tests need: ${missing[*]}. Install them (Debian: apt-get install ${missing[*]}) and run npm test again." >&2
+  exit 1
+fi
+echo "Installing ${missing[*]} for the tests…" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
