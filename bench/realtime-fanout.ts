@@ -4,7 +4,7 @@
 // very same frames, plus the server memory each idle connection costs; then it writes the
 // medians and their ratio to bench/RESULTS.md. Run with `npm run bench:realtime`.
 import { fork } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,14 +14,20 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { WebSocketServer } from "ws";
 import { ChannelEventSchema, MetricsSnapshotSchema } from "../gen/noizylab/agent/v1/channel_pb.js";
 import { type TaskEvent, TaskEventSchema, TaskState } from "../gen/noizylab/agent/v1/task_pb.js";
+import { createAuditLog } from "../server/audit/audit-log.js";
+import { loadConfig } from "../server/config.js";
 import { createEngine } from "../server/engine/engine.js";
 import { createEventBus } from "../server/engine/event-bus.js";
 import { createListener } from "../server/listener/listener.js";
 import { createChannelHub } from "../server/realtime/channel-hub.js";
 import { encodeEventFrame } from "../server/realtime/frame-codec.js";
 import { createGateway } from "../server/realtime/gateway.js";
+import { createDoor } from "../server/security/door.js";
+import { doorOptionsOf } from "../server/security/door-config.js";
+import { createKeyManager } from "../server/security/key-manager.js";
 import { createSqliteStore } from "../server/store/sqlite/sqlite-store.js";
 import { createTaskRegistry } from "../server/tasks/registry.js";
+import { median, writeSection } from "./results-file.js";
 
 const socketCount = Number(process.env.BENCH_SOCKETS ?? 1_000);
 const eventCount = Number(process.env.BENCH_EVENTS ?? 1_000);
@@ -75,8 +81,19 @@ async function startGateway(dir: string): Promise<Target> {
   // The hub's source is a real event bus that this benchmark publishes to directly, so the
   // measure is the fan-out alone, not the rate at which tasks make events.
   const bus = createEventBus();
+  // The door is real, with /ws opened to everyone, as an operator may: the measure is the fan-out.
+  const keys = createKeyManager(store.keys);
+  const door = createDoor(doorOptionsOf({ ...loadConfig({ env: {} }), openPaths: "/ws" }, keys));
+  const audit = createAuditLog({
+    store: store.audit,
+    retentionDays: 1,
+    flushIntervalMs: 1_000,
+    enabled: true,
+    onError: console.error,
+  });
   const hub = createChannelHub({
     taskEvents: bus.subscribeAll,
+    auditEvents: audit.onRecord,
     snapshot: async () => create(MetricsSnapshotSchema),
     metricsIntervalMs: 60_000,
     onError: console.error,
@@ -84,6 +101,9 @@ async function startGateway(dir: string): Promise<Target> {
   const gateway = createGateway({
     engine,
     hub,
+    door,
+    audit,
+    authTimeoutMs: 5_000,
     limits: {
       heartbeatMs: 60_000,
       idleTimeoutMs: 600_000,
@@ -95,6 +115,8 @@ async function startGateway(dir: string): Promise<Target> {
   const listener = createListener({
     handler: (_request, response) => response.end(),
     upgrade: gateway.handleUpgrade,
+    headerTimeoutMs: 10_000,
+    maxConcurrentStreams: 100,
   });
   const url = await listener.listen(0, "127.0.0.1");
   return {
@@ -104,6 +126,7 @@ async function startGateway(dir: string): Promise<Target> {
       gateway.close();
       await listener.close(100);
       hub.close();
+      await audit.close();
       await store.close();
     },
   };
@@ -180,11 +203,6 @@ async function measure(target: Target, subscribe: boolean, events: readonly Task
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 const events = progressEvents();
 const dir = join(tmpdir(), `cloudagent-bench-${process.pid}`);
 const gatewayRuns: Awaited<ReturnType<typeof measure>>[] = [];
@@ -212,8 +230,7 @@ const gatewayRate = median(gatewayRuns.map((r) => r.perSecond));
 const bareRate = median(bareRuns.map((r) => r.perSecond));
 const row = (name: string, results: typeof gatewayRuns, rate: number) =>
   `| ${name} | ${Math.round(rate).toLocaleString("en")} | ${(rate / bareRate).toFixed(2)}x | ${Math.round(median(results.map((r) => r.heapPerSocket))).toLocaleString("en")} |`;
-const section = `<!-- realtime-fanout:start -->
-## Realtime fan-out
+const section = `## Realtime fan-out
 
 ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, Node ${process.version}.
 ${eventCount.toLocaleString("en")} progress events (JSON frames of about ${String(encodeEventFrame(create(ChannelEventSchema, { payload: { case: "taskEvent", value: events[0] as TaskEvent }, taskType: "delay" }), "1", "json")).length} bytes) to
@@ -227,19 +244,7 @@ ${row("gateway (/ws, all-tasks subscription)", gatewayRuns, gatewayRate)}
 ${row("bare ws broadcast, same frames", bareRuns, bareRate)}
 
 Bar: the gateway delivers at least 0.5x the bare broadcast's events per second.
-<!-- realtime-fanout:end -->`;
-const resultsPath = join(import.meta.dirname, "RESULTS.md");
-let results =
-  "# Benchmark results\n\nWritten by the scripts in bench/; each section by its own script.\n";
-try {
-  results = readFileSync(resultsPath, "utf8");
-} catch {
-  // First run: start the file.
-}
-const pattern = /<!-- realtime-fanout:start -->[\s\S]*<!-- realtime-fanout:end -->/;
-results = pattern.test(results)
-  ? results.replace(pattern, section)
-  : `${results.trimEnd()}\n\n${section}\n`;
-writeFileSync(resultsPath, results);
+`;
+writeSection("realtime-fanout", section);
 console.log(section);
 process.exit(0);

@@ -53,8 +53,16 @@ interface GrpcJsEvent {
 
 type Unary = (
   request: object,
+  metadata: grpc.Metadata,
   callback: (error: grpc.ServiceError | null, response: Record<string, unknown>) => void,
 ) => void;
+
+/** metadata carries the test server's key, as grpc-js callers send it. */
+function metadata(): grpc.Metadata {
+  const value = new grpc.Metadata();
+  value.set("authorization", `Bearer ${server.apiKey}`);
+  return value;
+}
 
 function unary(
   client: grpc.Client,
@@ -65,6 +73,7 @@ function unary(
     (client as unknown as Record<string, Unary>)[method]?.call(
       client,
       request,
+      metadata(),
       (error, response) => (error ? reject(error) : resolve(response)),
     );
   });
@@ -73,7 +82,7 @@ function unary(
 async function postJson(path: string, body: string, contentType = "application/json") {
   const response = await fetch(new URL(path, server.url), {
     method: "POST",
-    headers: { "content-type": contentType },
+    headers: { "content-type": contentType, authorization: `Bearer ${server.apiKey}` },
     body,
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -89,10 +98,15 @@ describe("a real server on one port", () => {
     });
 
     const stream = (
-      tasks as unknown as { Run: (r: object) => grpc.ClientReadableStream<{ event: GrpcJsEvent }> }
-    ).Run({
-      spec: { delay: { duration_ms: 30, steps: 3 } },
-    });
+      tasks as unknown as {
+        Run: (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<{ event: GrpcJsEvent }>;
+      }
+    ).Run(
+      {
+        spec: { delay: { duration_ms: 30, steps: 3 } },
+      },
+      metadata(),
+    );
     const events: GrpcJsEvent[] = [];
     for await (const response of stream) events.push(response.event);
     expect(events.map((e) => e.state)).toEqual([
@@ -127,15 +141,26 @@ describe("a real server on one port", () => {
 
   it("serves gRPC-Web over HTTP/1.1 and Connect over HTTP/2, binary and JSON", async () => {
     const clients = [
-      createAgentClient({ baseUrl: server.url.href, protocol: "grpc-web", httpVersion: "1.1" }),
       createAgentClient({
         baseUrl: server.url.href,
+        apiKey: server.apiKey,
+        protocol: "grpc-web",
+        httpVersion: "1.1",
+      }),
+      createAgentClient({
+        baseUrl: server.url.href,
+        apiKey: server.apiKey,
         protocol: "grpc-web",
         httpVersion: "1.1",
         useJson: true,
       }),
-      createAgentClient({ baseUrl: server.url.href, protocol: "connect", httpVersion: "2" }),
-      createAgentClient({ baseUrl: server.url.href, protocol: "grpc" }),
+      createAgentClient({
+        baseUrl: server.url.href,
+        apiKey: server.apiKey,
+        protocol: "connect",
+        httpVersion: "2",
+      }),
+      createAgentClient({ baseUrl: server.url.href, apiKey: server.apiKey, protocol: "grpc" }),
     ];
     for (const client of clients) {
       const percents: number[] = [];
@@ -155,7 +180,7 @@ describe("a real server on one port", () => {
   });
 
   it("rejects a failing task's run with the task's error code", async () => {
-    const client = createAgentClient({ baseUrl: server.url.href });
+    const client = createAgentClient({ baseUrl: server.url.href, apiKey: server.apiKey });
     const decoding = client.run({
       case: "encode",
       value: { input: { case: "text", value: "%zz" }, encoding: 4, operation: 2 },
@@ -200,12 +225,17 @@ describe("a real server on one port", () => {
     }
     const unknownMethod = await fetch(new URL("/noizylab.agent.v1.TaskService/Nope", server.url), {
       method: "POST",
+      headers: { authorization: `Bearer ${server.apiKey}` },
     });
     expect(unknownMethod.status).toBe(404);
   });
 
   it("gives concurrent submits with one idempotency key over the wire a single task", async () => {
-    const client = createAgentClient({ baseUrl: server.url.href, protocol: "grpc" });
+    const client = createAgentClient({
+      baseUrl: server.url.href,
+      apiKey: server.apiKey,
+      protocol: "grpc",
+    });
     const outcomes = await Promise.all(
       Array.from({ length: 25 }, () =>
         client.tasks.submit({
@@ -219,7 +249,11 @@ describe("a real server on one port", () => {
   });
 
   it("resumes WatchTask after a dropped connection with no gap and no repeat", async () => {
-    const client = createAgentClient({ baseUrl: server.url.href, protocol: "grpc" });
+    const client = createAgentClient({
+      baseUrl: server.url.href,
+      apiKey: server.apiKey,
+      protocol: "grpc",
+    });
     const { task } = await client.tasks.submit({
       spec: { task: { case: "delay", value: { durationMs: 200, steps: 8 } } },
     });
@@ -238,6 +272,7 @@ describe("a real server on one port", () => {
     }
     const other = createAgentClient({
       baseUrl: server.url.href,
+      apiKey: server.apiKey,
       protocol: "connect",
       httpVersion: "1.1",
     });
@@ -257,6 +292,10 @@ describe("a real server on one port", () => {
     const base = server.url.href.replace(/\/$/, "");
     const listed = await run(buf, [
       "curl",
+      "--header",
+      `authorization: Bearer ${server.apiKey}`,
+      "--reflect-header",
+      "*",
       "--http2-prior-knowledge",
       "--protocol",
       "grpc",
@@ -268,10 +307,15 @@ describe("a real server on one port", () => {
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
       "noizylab.agent.v1.AgentService",
+      "noizylab.agent.v1.KeyService",
       "noizylab.agent.v1.TaskService",
     ]);
     const called = await run(buf, [
       "curl",
+      "--header",
+      `authorization: Bearer ${server.apiKey}`,
+      "--reflect-header",
+      "*",
       "--http2-prior-knowledge",
       "--protocol",
       "grpc",
@@ -282,6 +326,10 @@ describe("a real server on one port", () => {
     expect(called.stdout).toContain("900150983cd24fb0d6963f7d28e17f72");
     const capabilities = await run(buf, [
       "curl",
+      "--header",
+      `authorization: Bearer ${server.apiKey}`,
+      "--reflect-header",
+      "*",
       "--protocol",
       "connect",
       `${base}/noizylab.agent.v1.AgentService/GetCapabilities`,

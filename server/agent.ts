@@ -1,15 +1,19 @@
 import { setMaxListeners } from "node:events";
 import { join } from "node:path";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { createMetricsSource } from "./analytics/metrics-snapshot.js";
+import { createAuditLog } from "./audit/audit-log.js";
 import type { AgentConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine/engine.js";
 import { createListener, type RequestHandler } from "./listener/listener.js";
 import { createChannelHub } from "./realtime/channel-hub.js";
 import { createGateway } from "./realtime/gateway.js";
+import { createDoor } from "./security/door.js";
+import { doorOptionsOf } from "./security/door-config.js";
+import { createKeyManager } from "./security/key-manager.js";
 import { createHealthStatus } from "./services/health-service.js";
 import { routes } from "./services/routes.js";
+import { createRpcHandler } from "./services/rpc-handler.js";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.js";
 import type { Store } from "./store/store.js";
 import { createTaskRegistry } from "./tasks/registry.js";
@@ -33,12 +37,15 @@ export interface Agent {
 export interface AgentOptions {
   readonly config: AgentConfig;
   readonly onError?: (error: unknown) => void;
+  /** Where notices for the operator go; stderr by default. */
+  readonly log?: (line: string) => void;
 }
 
 /** createAgent builds the whole server from its config without listening. */
 export function createAgent(options: AgentOptions): Agent {
   const { config } = options;
   const onError = options.onError ?? ((error: unknown) => console.error(error));
+  const log = options.log ?? ((line: string) => console.error(line));
   const store = createSqliteStore({ path: join(config.dataDir, "cloudagent.db") });
   const registry = createTaskRegistry();
   const engine = createEngine({
@@ -67,10 +74,20 @@ export function createAgent(options: AgentOptions): Agent {
     "websocket",
   ];
   if (config.tlsCertFile) features.push("tls");
+  const keys = createKeyManager(store.keys);
+  const audit = createAuditLog({
+    store: store.audit,
+    retentionDays: config.auditRetentionDays,
+    flushIntervalMs: 200,
+    enabled: config.audit === "on",
+    onError,
+  });
+  const door = createDoor(doorOptionsOf(config, keys));
   // Read only after start, once the gateway (which needs the hub) exists.
   const realtime = () => gateway.stats();
   const hub = createChannelHub({
     taskEvents: engine.onEvent,
+    auditEvents: audit.onRecord,
     snapshot: createMetricsSource({ engine, store, realtime }),
     metricsIntervalMs: config.metricsIntervalMs,
     onError,
@@ -78,6 +95,9 @@ export function createAgent(options: AgentOptions): Agent {
   const gateway = createGateway({
     engine,
     hub,
+    door,
+    audit,
+    authTimeoutMs: config.wsAuthTimeoutMs,
     limits: {
       heartbeatMs: config.wsHeartbeatMs,
       idleTimeoutMs: config.wsIdleTimeoutMs,
@@ -86,9 +106,17 @@ export function createAgent(options: AgentOptions): Agent {
       maxBufferedBytes: config.wsMaxBufferedBytes,
     },
   });
-  const handler = connectNodeAdapter({
+  const handler = createRpcHandler({
+    door,
+    audit,
+    keys: store.keys,
+    maxMessageBytes: config.maxMessageBytes,
+    onError,
     routes: routes({
       engine,
+      keys,
+      audit,
+      auditStore: store.audit,
       registry,
       health,
       hub,
@@ -106,15 +134,19 @@ export function createAgent(options: AgentOptions): Agent {
         maxPageSize,
       },
     }),
-    // A misspelt field is an error naming it, not a field silently dropped.
-    jsonOptions: { ignoreUnknownFields: false },
-    readMaxBytes: config.maxMessageBytes,
-    writeMaxBytes: config.maxMessageBytes,
-    shutdownSignal: shutdown.signal,
+    router: {
+      // A misspelt field is an error naming it, not a field silently dropped.
+      jsonOptions: { ignoreUnknownFields: false },
+      readMaxBytes: config.maxMessageBytes,
+      writeMaxBytes: config.maxMessageBytes,
+      shutdownSignal: shutdown.signal,
+    },
   }) as RequestHandler;
   const listener = createListener({
     handler,
     upgrade: gateway.handleUpgrade,
+    headerTimeoutMs: config.headerTimeoutMs,
+    maxConcurrentStreams: config.maxConcurrentStreams,
     tls: config.tlsCertFile
       ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }
       : undefined,
@@ -124,6 +156,9 @@ export function createAgent(options: AgentOptions): Agent {
     engine,
     store,
     async start() {
+      const adminKey = await keys.bootstrap(config.dataDir);
+      if (adminKey)
+        log(`no API keys yet: made an admin key and wrote it to ${adminKey} (keep it secret)`);
       await engine.start();
       const url = await listener.listen(config.port, config.host);
       health.set(ServingStatus.SERVING);
@@ -139,6 +174,7 @@ export function createAgent(options: AgentOptions): Agent {
       shutdown.abort();
       await closed;
       hub.close();
+      await audit.close();
       await store.close();
     },
   };

@@ -39,6 +39,36 @@ export interface AgentConfig {
   readonly wsMaxBufferedBytes: number;
   /** How often subscribers of the metrics channel get a snapshot. */
   readonly metricsIntervalMs: number;
+  /** How long a WebSocket session opened without a key has to send its auth frame. */
+  readonly wsAuthTimeoutMs: number;
+  /** Paths anyone may call without a key, comma-separated; a trailing "*" matches a prefix. */
+  readonly openPaths: string;
+  /** How many days audit events are kept. */
+  readonly auditRetentionDays: number;
+  /** CIDRs allowed in, comma-separated; empty allows every address not denied. */
+  readonly ipAllow: string;
+  /** CIDRs kept out, comma-separated; deny wins over allow. */
+  readonly ipDeny: string;
+  /** CIDRs of proxies whose forwarding and country headers are believed, comma-separated. */
+  readonly trustedProxies: string;
+  /** The header a trusted proxy puts the client's country in. */
+  readonly countryHeader: string;
+  /** ISO country codes allowed in, comma-separated; empty allows every country not blocked. */
+  readonly allowCountries: string;
+  /** ISO country codes kept out, comma-separated. */
+  readonly blockCountries: string;
+  /** With country rules set, whether requests of unknown country get in: "allow" or "deny". */
+  readonly unknownCountry: string;
+  /** Requests per second a key may make, over time, unless the key has its own limit. */
+  readonly rateLimitPerSecond: number;
+  /** Requests a key may make at once after a quiet spell, unless it has its own limit. */
+  readonly rateLimitBurst: number;
+  /** How long a connection has to send its first bytes, and an HTTP/1.1 request its headers. */
+  readonly headerTimeoutMs: number;
+  /** The most HTTP/2 streams one connection may have open. */
+  readonly maxConcurrentStreams: number;
+  /** "on" records every request in the audit trail; "off" (for benchmarks) records none. */
+  readonly audit: string;
 }
 
 type Setting =
@@ -79,6 +109,21 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
     max: 1024 * 1024 * 1024,
   },
   metricsIntervalMs: { kind: "integer", fallback: 5_000, min: 10, max: 3_600_000 },
+  wsAuthTimeoutMs: { kind: "integer", fallback: 5_000, min: 10, max: 600_000 },
+  openPaths: { kind: "string", fallback: "" },
+  auditRetentionDays: { kind: "integer", fallback: 30, min: 1, max: 3_650 },
+  ipAllow: { kind: "string", fallback: "" },
+  ipDeny: { kind: "string", fallback: "" },
+  trustedProxies: { kind: "string", fallback: "" },
+  countryHeader: { kind: "string", fallback: "cf-ipcountry" },
+  allowCountries: { kind: "string", fallback: "" },
+  blockCountries: { kind: "string", fallback: "" },
+  unknownCountry: { kind: "string", fallback: "allow" },
+  rateLimitPerSecond: { kind: "integer", fallback: 100, min: 1, max: 1_000_000 },
+  rateLimitBurst: { kind: "integer", fallback: 200, min: 1, max: 1_000_000 },
+  headerTimeoutMs: { kind: "integer", fallback: 10_000, min: 100, max: 600_000 },
+  maxConcurrentStreams: { kind: "integer", fallback: 1_000, min: 1, max: 100_000 },
+  audit: { kind: "string", fallback: "on" },
 };
 
 /** envName is the environment variable of a setting: maxMessageBytes is CLOUDAGENT_MAX_MESSAGE_BYTES. */
@@ -155,6 +200,14 @@ export function loadConfig(options: LoadConfigOptions): AgentConfig {
   const result = config as unknown as AgentConfig;
   if ((result.tlsCertFile === "") !== (result.tlsKeyFile === "")) {
     throw new ConfigError("tlsCertFile and tlsKeyFile must be set together");
+  }
+  if (result.audit !== "on" && result.audit !== "off") {
+    throw new ConfigError(`audit must be "on" or "off", got ${JSON.stringify(result.audit)}`);
+  }
+  if (result.unknownCountry !== "allow" && result.unknownCountry !== "deny") {
+    throw new ConfigError(
+      `unknownCountry must be "allow" or "deny", got ${JSON.stringify(result.unknownCountry)}`,
+    );
   }
   if (result.defaultTimeoutMs > result.maxTimeoutMs) {
     throw new ConfigError("defaultTimeoutMs must not exceed maxTimeoutMs");

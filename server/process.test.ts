@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createAgentClient } from "../clients/node/client.js";
 import { TaskState } from "../gen/noizylab/agent/v1/task_pb.js";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.js";
-import { spawnAgent, tempDir } from "./test-support.js";
+import { type AgentProcess, spawnAgent, tempDir } from "./test-support.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -18,8 +18,8 @@ function dataDir(): string {
   return dir;
 }
 
-async function waitForState(url: URL, taskId: string, state: TaskState): Promise<void> {
-  const client = createAgentClient({ baseUrl: url.href });
+async function waitForState(agent: AgentProcess, taskId: string, state: TaskState): Promise<void> {
+  const client = createAgentClient({ baseUrl: agent.url.href, apiKey: agent.apiKey });
   for await (const { event } of client.tasks.watchTask({ taskId })) {
     if (event?.state === state) return;
   }
@@ -29,7 +29,7 @@ describe("the cloudagent process", () => {
   it("runs every acknowledged task after a kill -9: none is lost", async () => {
     const dir = dataDir();
     const first = await spawnAgent(dir, { CLOUDAGENT_MAX_CONCURRENT_TASKS: "4" });
-    const client = createAgentClient({ baseUrl: first.url.href });
+    const client = createAgentClient({ baseUrl: first.url.href, apiKey: first.apiKey });
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {
       const { task } = await client.tasks.submit({
@@ -37,13 +37,13 @@ describe("the cloudagent process", () => {
       });
       ids.push(task?.id ?? "");
     }
-    await waitForState(first.url, ids[0] ?? "", TaskState.RUNNING);
+    await waitForState(first, ids[0] ?? "", TaskState.RUNNING);
     first.child.kill("SIGKILL");
     expect(await first.exited).toBe("SIGKILL");
 
     const second = await spawnAgent(dir, { CLOUDAGENT_MAX_CONCURRENT_TASKS: "4" });
-    const after = createAgentClient({ baseUrl: second.url.href });
-    for (const taskId of ids) await waitForState(second.url, taskId, TaskState.SUCCEEDED);
+    const after = createAgentClient({ baseUrl: second.url.href, apiKey: second.apiKey });
+    for (const taskId of ids) await waitForState(second, taskId, TaskState.SUCCEEDED);
     const tasks = await Promise.all(
       ids.map(async (taskId) => (await after.tasks.getTask({ taskId })).task),
     );
@@ -62,14 +62,14 @@ describe("the cloudagent process", () => {
       CLOUDAGENT_MAX_CONCURRENT_TASKS: "1",
       CLOUDAGENT_SHUTDOWN_GRACE_MS: "10000",
     });
-    const client = createAgentClient({ baseUrl: agent.url.href });
+    const client = createAgentClient({ baseUrl: agent.url.href, apiKey: agent.apiKey });
     const running = await client.tasks.submit({
       spec: { task: { case: "delay", value: { durationMs: 300 } } },
     });
     const queued = await client.tasks.submit({
       spec: { task: { case: "echo", value: { text: "later" } } },
     });
-    await waitForState(agent.url, running.task?.id ?? "", TaskState.RUNNING);
+    await waitForState(agent, running.task?.id ?? "", TaskState.RUNNING);
     agent.child.kill("SIGTERM");
     expect(await agent.exited).toBe(0);
     expect(agent.log()).toContain("SIGTERM: stopping");
@@ -84,17 +84,17 @@ describe("the cloudagent process", () => {
     const dir = dataDir();
     const env = { CLOUDAGENT_SHUTDOWN_GRACE_MS: "100" };
     const agent = await spawnAgent(dir, env);
-    const client = createAgentClient({ baseUrl: agent.url.href });
+    const client = createAgentClient({ baseUrl: agent.url.href, apiKey: agent.apiKey });
     const { task } = await client.tasks.submit({
       spec: { task: { case: "delay", value: { durationMs: 1_500, steps: 3 } } },
     });
-    await waitForState(agent.url, task?.id ?? "", TaskState.RUNNING);
+    await waitForState(agent, task?.id ?? "", TaskState.RUNNING);
     agent.child.kill("SIGTERM");
     expect(await agent.exited).toBe(0);
 
     const next = await spawnAgent(dir, env);
-    await waitForState(next.url, task?.id ?? "", TaskState.SUCCEEDED);
-    const after = createAgentClient({ baseUrl: next.url.href });
+    await waitForState(next, task?.id ?? "", TaskState.SUCCEEDED);
+    const after = createAgentClient({ baseUrl: next.url.href, apiKey: next.apiKey });
     expect((await after.tasks.getTask({ taskId: task?.id ?? "" })).task?.attempts).toBe(2);
     next.child.kill("SIGTERM");
     await next.exited;

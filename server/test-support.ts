@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Agent, createAgent } from "./agent.js";
@@ -10,8 +10,10 @@ export interface TestAgent {
   readonly agent: Agent;
   readonly url: URL;
   readonly config: AgentConfig;
-  /** stop shuts the agent down and removes its data directory. */
-  stop(): Promise<void>;
+  /** The admin key the agent made at its first start. */
+  readonly apiKey: string;
+  /** stop shuts the agent down and removes its data directory, unless told to keep it. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
 /** tempDir makes a fresh temporary directory. */
@@ -19,9 +21,14 @@ export function tempDir(prefix = "cloudagent-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** adminKey reads the admin key an agent wrote to its data directory at first start. */
+export function adminKey(dataDir: string): string {
+  return readFileSync(join(dataDir, "admin.key"), "utf8").trim();
+}
+
 /** startTestAgent starts an agent on 127.0.0.1 and port 0, with config overrides. */
 export async function startTestAgent(overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
-  const dataDir = tempDir();
+  const dataDir = overrides.dataDir ?? tempDir();
   const config = {
     ...loadConfig({ env: {} }),
     port: 0,
@@ -29,15 +36,16 @@ export async function startTestAgent(overrides: Partial<AgentConfig> = {}): Prom
     shutdownGraceMs: 1_000,
     ...overrides,
   };
-  const agent = createAgent({ config, onError: (error) => console.error(error) });
+  const agent = createAgent({ config, onError: (error) => console.error(error), log: () => {} });
   const url = await agent.start();
   return {
     agent,
     url,
     config,
-    async stop() {
+    apiKey: adminKey(dataDir),
+    async stop(options = {}) {
       await agent.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -46,6 +54,8 @@ export async function startTestAgent(overrides: Partial<AgentConfig> = {}): Prom
 export interface AgentProcess {
   readonly url: URL;
   readonly child: ChildProcess;
+  /** The admin key in its data directory. */
+  readonly apiKey: string;
   /** Resolves with the exit code, or the signal's name if a signal ended it. */
   readonly exited: Promise<number | string>;
   /** Everything the process wrote to stderr so far. */
@@ -78,7 +88,15 @@ export function spawnAgent(
     child.stderr?.on("data", (chunk: string) => {
       stderr += chunk;
       const match = /listening on (\S+)/.exec(stderr);
-      if (match?.[1]) resolve({ url: new URL(match[1]), child, exited, log: () => stderr });
+      if (match?.[1]) {
+        resolve({
+          url: new URL(match[1]),
+          child,
+          exited,
+          apiKey: adminKey(dataDir),
+          log: () => stderr,
+        });
+      }
     });
     exited.then((code) =>
       reject(new Error(`cloudagent serve exited (${code}) before listening:\n${stderr}`)),

@@ -9,6 +9,8 @@ export interface CliConfig {
   readonly endpoint: string;
   /** The wire protocol. */
   readonly protocol: Protocol;
+  /** The API key, when init was given one. */
+  readonly apiKey?: string;
 }
 
 /** The endpoint used when no flag, variable or config file names one. */
@@ -44,6 +46,24 @@ export function writeCliConfig(env: NodeJS.ProcessEnv, config: CliConfig): strin
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   return path;
+}
+
+/**
+ * resolveApiKey finds the key to send: the flag, CLOUDAGENT_API_KEY, the config file, or, for
+ * a server started from this directory, the admin key it wrote to ./data/admin.key.
+ */
+export function resolveApiKey(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  saved: Partial<CliConfig>,
+): string | undefined {
+  const given = flag ?? (env.CLOUDAGENT_API_KEY || saved.apiKey);
+  if (given) return given;
+  try {
+    return readFileSync(join(env.CLOUDAGENT_DATA_DIR || "data", "admin.key"), "utf8").trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** checkEndpoint throws unless the endpoint is an http or https URL. */

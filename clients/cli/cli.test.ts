@@ -22,7 +22,13 @@ afterAll(async () => {
 async function cloudagent(args: string[], env: Record<string, string> = {}) {
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, [bin, ...args], {
-      env: { ...process.env, HOME: home, CLOUDAGENT_ENDPOINT: server.url.href, ...env },
+      env: {
+        ...process.env,
+        HOME: home,
+        CLOUDAGENT_ENDPOINT: server.url.href,
+        CLOUDAGENT_API_KEY: server.apiKey,
+        ...env,
+      },
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -104,5 +110,51 @@ describe("cloudagent", () => {
     expect(JSON.parse(used.stdout).uuid.uuids).toHaveLength(2);
     const refused = await cloudagent(["init", "--endpoint", "ftp://x", "--yes"]);
     expect(refused.stderr).toContain("must start with http:// or https://");
+  });
+
+  it("manages keys and exports the audit trail", async () => {
+    const created = await cloudagent([
+      "keys",
+      "create",
+      "--name",
+      "reader",
+      "--scope",
+      "tasks:read",
+      "--json",
+    ]);
+    expect(created.code).toBe(0);
+    const { key, info } = JSON.parse(created.stdout) as { key: string; info: { keyId: string } };
+    const refused = await cloudagent(["run", "echo", "--data", '{"text":"x"}'], {
+      CLOUDAGENT_API_KEY: key,
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("permission_denied: API key");
+    const listed = await cloudagent(["keys", "list"]);
+    expect(listed.stdout).toMatch(new RegExp(`${info.keyId}\\s+active\\s+tasks:read`));
+    expect((await cloudagent(["keys", "revoke", info.keyId])).stdout).toContain("revoked");
+    const gone = await cloudagent(["list"], { CLOUDAGENT_API_KEY: key });
+    expect(gone.stderr).toContain("was revoked");
+    const csv = await cloudagent(["audit", "--format", "csv"]);
+    const lines = csv.stdout.trim().split("\n");
+    expect(lines[0]).toBe(
+      "time,keyId,procedure,taskType,taskId,peerIp,country,userAgent,protocol,code,durationMs,bytesIn,bytesOut,reason",
+    );
+    expect(
+      lines.some((line) => line.includes(info.keyId) && line.includes("permission_denied")),
+    ).toBe(true);
+    const json = await cloudagent([
+      "audit",
+      "--format",
+      "json",
+      "--since",
+      new Date(Date.now() - 60_000).toISOString(),
+    ]);
+    expect(
+      json.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).procedure),
+    ).toContain("/noizylab.agent.v1.KeyService/CreateKey");
+    expect((await cloudagent(["keys", "create", "--name", "x", "--scope", "root"])).code).toBe(2);
   });
 });

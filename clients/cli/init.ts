@@ -11,6 +11,7 @@ import {
 export interface InitInput {
   readonly endpoint: string | undefined;
   readonly protocol: string | undefined;
+  readonly apiKey: string | undefined;
   /** Take defaults for whatever no flag gives instead of asking. */
   readonly yes: boolean;
   readonly env: NodeJS.ProcessEnv;
@@ -29,12 +30,14 @@ export async function initCommand(input: InitInput): Promise<number> {
   try {
     const ask = async (question: string, fallback: string) =>
       prompt ? (await prompt.question(`${question} [${fallback}]: `)).trim() || fallback : fallback;
-    const config: CliConfig = {
-      endpoint: checkEndpoint(input.endpoint ?? (await ask("Agent endpoint", defaultEndpoint))),
-      protocol: checkProtocol(
-        input.protocol ?? (await ask("Protocol (connect, grpc, grpc-web)", "connect")),
-      ),
-    };
+    const endpoint = checkEndpoint(
+      input.endpoint ?? (await ask("Agent endpoint", defaultEndpoint)),
+    );
+    const protocol = checkProtocol(
+      input.protocol ?? (await ask("Protocol (connect, grpc, grpc-web)", "connect")),
+    );
+    const apiKey = input.apiKey ?? (await ask("API key (empty for none)", ""));
+    const config: CliConfig = apiKey ? { endpoint, protocol, apiKey } : { endpoint, protocol };
     input.out(`wrote ${writeCliConfig(input.env, config)}`);
     return 0;
   } finally {

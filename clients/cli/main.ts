@@ -3,7 +3,14 @@ import { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { serve } from "../../server/main.js";
 import { createAgentClient } from "../node/client.js";
-import { checkEndpoint, checkProtocol, defaultEndpoint, readCliConfig } from "./cli-config.js";
+import { auditCommand, keysCommand } from "./admin-commands.js";
+import {
+  checkEndpoint,
+  checkProtocol,
+  defaultEndpoint,
+  readCliConfig,
+  resolveApiKey,
+} from "./cli-config.js";
 import {
   type CommandInput,
   cancelCommand,
@@ -16,13 +23,15 @@ import {
 import { initCommand } from "./init.js";
 import { helpText, UsageError } from "./usage.js";
 
-const taskCommands = {
+const commands = {
   run: runCommand,
   submit: submitCommand,
   status: statusCommand,
   watch: watchCommand,
   cancel: cancelCommand,
   list: listCommand,
+  keys: keysCommand,
+  audit: auditCommand,
 };
 
 const options = {
@@ -43,6 +52,11 @@ const options = {
   limit: { type: "string" },
   "page-token": { type: "string" },
   yes: { type: "boolean", short: "y" },
+  key: { type: "string" },
+  name: { type: "string" },
+  scope: { type: "string", multiple: true },
+  expires: { type: "string" },
+  format: { type: "string" },
 } as const;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -70,12 +84,13 @@ async function dispatch(args: string[]): Promise<number> {
     return initCommand({
       endpoint: values.endpoint,
       protocol: values.protocol,
+      apiKey: values.key,
       yes: values.yes ?? false,
       env,
       out,
     });
   }
-  if (!Object.hasOwn(taskCommands, command))
+  if (!Object.hasOwn(commands, command))
     throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const saved = readCliConfig(env);
   const endpoint = checkEndpoint(
@@ -84,9 +99,16 @@ async function dispatch(args: string[]): Promise<number> {
   const protocol = checkProtocol(
     values.protocol ?? (env.CLOUDAGENT_PROTOCOL || saved.protocol) ?? "connect",
   );
-  const client = createAgentClient({ baseUrl: endpoint, protocol });
+  const apiKey = resolveApiKey(values.key, env, saved);
+  // Signing costs little, and works whether or not the key requires it.
+  const client = createAgentClient({
+    baseUrl: endpoint,
+    protocol,
+    apiKey,
+    sign: apiKey !== undefined,
+  });
   const input: CommandInput = { positionals: rest, values, json: values.json ?? false, out, err };
-  return taskCommands[command as keyof typeof taskCommands](client, input);
+  return commands[command as keyof typeof commands](client, input);
 }
 
 /** main runs the cloudagent command with its arguments and resolves with the exit code. */

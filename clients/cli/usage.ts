@@ -17,11 +17,15 @@ Commands:
   cancel <id>               cancel a queued or running task (--reason TEXT)
   list                      list tasks, newest first (--state S, --type T, --since TIME, --limit N,
                             --page-token T)
-  init                      write ~/.cloudagent/config.json (--endpoint, --protocol, --yes)
+  init                      write ~/.cloudagent/config.json (--endpoint, --protocol, --key, --yes)
+  keys create|list|revoke   manage API keys (admin): create --name N --scope S [--expires TIME]
+  audit                     export the audit trail (admin): --since TIME, --format csv|json
 
 Options:
   --endpoint URL            the server (default: CLOUDAGENT_ENDPOINT, the config file, or http://127.0.0.1:8080)
   --protocol P              connect (default), grpc or grpc-web (or CLOUDAGENT_PROTOCOL)
+  --key KEY                 the API key (default: CLOUDAGENT_API_KEY, the config file, or
+                            ./data/admin.key, which a server started here writes)
   --json                    machine output: Protobuf JSON, one message per line
   --priority N              run/submit: 0 to 100, higher first (default 50)
   --idempotency-key KEY     run/submit: a repeat with the same key returns the first task
@@ -32,4 +36,5 @@ Examples:
   cloudagent run echo --data '{"text":"hello"}'
   cloudagent run delay --data '{"durationMs":2000,"steps":4}'
   cloudagent list --state running --json
+  cloudagent keys create --name ci --scope tasks:submit --scope tasks:read
 `;

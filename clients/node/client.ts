@@ -8,7 +8,9 @@ import {
 } from "@connectrpc/connect-node";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
+import { KeyService } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
+import { createSigningInterceptor } from "../shared/signing-interceptor.js";
 import type { ResultMessage, SpecField } from "../shared/task-types.js";
 import { type RunOptions, runTask, type TaskInit } from "./run-task.js";
 
@@ -25,6 +27,10 @@ export interface AgentClientOptions {
   readonly httpVersion?: "1.1" | "2";
   /** Connect and gRPC-Web only: JSON instead of binary Protobuf on the wire. */
   readonly useJson?: boolean;
+  /** The API key, sent as "authorization: Bearer <key>" with every call. */
+  readonly apiKey?: string | undefined;
+  /** Also sign every request with the key (see docs/security.md); needed for keys that require it. */
+  readonly sign?: boolean;
   /** Interceptors applied to every call, for example to add headers. */
   readonly interceptors?: Interceptor[];
   /** TLS settings for https endpoints, for example the `ca` that signed the server's certificate. */
@@ -42,6 +48,8 @@ export interface AgentClient {
   readonly agent: Client<typeof AgentService>;
   /** The standard gRPC health service. */
   readonly health: Client<typeof Health>;
+  /** The KeyService: API keys, for admins. */
+  readonly keys: Client<typeof KeyService>;
   /**
    * run submits a task, reports its progress and resolves with its typed result, or rejects
    * with a ConnectError carrying the task's error code. If the stream breaks after the task
@@ -50,12 +58,33 @@ export interface AgentClient {
   run<K extends SpecField>(task: TaskInit<K>, options?: RunOptions): Promise<ResultMessage<K>>;
 }
 
+/** bearerInterceptor sends an API key with every call. */
+function bearerInterceptor(apiKey: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set("authorization", `Bearer ${apiKey}`);
+    return next(request);
+  };
+}
+
 /** createAgentTransport makes the transport for the options' protocol and HTTP version. */
 export function createAgentTransport(options: AgentClientOptions): Transport {
   const httpVersion = options.httpVersion ?? "2";
   const common = {
     baseUrl: options.baseUrl,
-    interceptors: options.interceptors ?? [],
+    interceptors: [
+      ...(options.apiKey ? [bearerInterceptor(options.apiKey)] : []),
+      ...(options.interceptors ?? []),
+      // Innermost, so it signs the message exactly as it goes on the wire.
+      ...(options.apiKey && options.sign
+        ? [
+            createSigningInterceptor({
+              apiKey: options.apiKey,
+              protocol: options.protocol ?? "connect",
+              json: options.useJson === true && options.protocol !== "grpc",
+            }),
+          ]
+        : []),
+    ],
     nodeOptions: options.nodeOptions ?? {},
   };
   switch (options.protocol ?? "connect") {
@@ -76,6 +105,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     tasks,
     agent: createClient(AgentService, transport),
     health: createClient(Health, transport),
+    keys: createClient(KeyService, transport),
     run: (task, runOptions) => runTask(tasks, task, runOptions),
   };
 }

@@ -13,7 +13,7 @@ describe("the Node realtime client", () => {
     "submits with progress and gets channel events (binary: %s)",
     async (binary) => {
       const server = await startTestAgent();
-      const realtime = connectRealtime({ url: wsUrl(server.url), binary });
+      const realtime = connectRealtime({ url: wsUrl(server.url), apiKey: server.apiKey, binary });
       const typed: string[] = [];
       const subscription = await realtime.subscribe(
         { target: { case: "taskType", value: "uuid" } },
@@ -32,7 +32,10 @@ describe("the Node realtime client", () => {
       );
       expect(last.state).toBe(TaskState.SUCCEEDED);
       expect(percents).toEqual([50, 100]);
-      await createAgentClient({ baseUrl: server.url.href }).run({ case: "uuid", value: {} });
+      await createAgentClient({ baseUrl: server.url.href, apiKey: server.apiKey }).run({
+        case: "uuid",
+        value: {},
+      });
       await expect.poll(() => typed).toEqual(["stateChange", "stateChange", "result"]);
       expect(await realtime.ping()).toBeGreaterThanOrEqual(0);
       await subscription.unsubscribe();
@@ -46,6 +49,7 @@ describe("the Node realtime client", () => {
     const port = Number(first.url.port);
     const realtime = connectRealtime({
       url: wsUrl(first.url),
+      apiKey: first.apiKey,
       reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
     });
     const seen: string[] = [];
@@ -54,19 +58,26 @@ describe("the Node realtime client", () => {
         seen.push(event.payload.value.taskId);
     });
     const firstSession = realtime.sessionId;
-    await first.stop();
-    const second = await startTestAgent({ port });
+    await first.stop({ keepData: true });
+    const second = await startTestAgent({ port, dataDir: first.config.dataDir });
     const reconnected = () =>
       realtime.sessionId !== undefined && realtime.sessionId !== firstSession;
     await expect.poll(reconnected, { timeout: 10_000 }).toBe(true);
     await expect
       .poll(
         async () =>
-          (await createAgentClient({ baseUrl: second.url.href }).agent.getCapabilities({})).realtime
-            ?.subscriptions,
+          (
+            await createAgentClient({
+              baseUrl: second.url.href,
+              apiKey: second.apiKey,
+            }).agent.getCapabilities({})
+          ).realtime?.subscriptions,
       )
       .toBe(1);
-    const { task } = await createAgentClient({ baseUrl: second.url.href }).tasks.submit({
+    const { task } = await createAgentClient({
+      baseUrl: second.url.href,
+      apiKey: second.apiKey,
+    }).tasks.submit({
       spec: { task: { case: "echo", value: { text: "after the restart" } } },
     });
     await expect.poll(() => seen).toEqual([task?.id]);

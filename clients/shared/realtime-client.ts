@@ -40,6 +40,8 @@ export interface RealtimeClientOptions {
   readonly url: string;
   /** The WebSocket implementation: globalThis.WebSocket in browsers, ws's in Node. */
   readonly WebSocket: WebSocketConstructor;
+  /** The API key; sent in an auth frame first thing on every connection. */
+  readonly apiKey?: string | undefined;
   /** Binary Protobuf frames instead of JSON text. */
   readonly binary?: boolean;
   /** Reconnect backoff: the first delay, doubling up to the largest (250 ms to 10 s by default). */
@@ -156,13 +158,20 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
   function receive(frame: ServerFrame): void {
     const waiting = pending.get(frame.requestId);
     switch (frame.kind.case) {
-      case "welcome":
+      case "welcome": {
         sessionId = frame.kind.value.sessionId;
-        attempts = 0;
-        markReady();
-        for (const [localId, subscription] of subscriptions) {
-          if (subscription.established) subscribeFrame(localId, subscription).catch(() => {});
+        if (frame.kind.value.authenticated || !options.apiKey) {
+          sessionReady();
+          return;
         }
+        const auth = create(ClientFrameSchema, {
+          kind: { case: "auth", value: { apiKey: options.apiKey } },
+        });
+        socket?.send(encode(auth));
+        return;
+      }
+      case "authenticated":
+        sessionReady();
         return;
       case "ping":
         socket?.send(
@@ -204,6 +213,15 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
     if (waiting) {
       pending.delete(frame.requestId);
       waiting.resolve(frame);
+    }
+  }
+
+  // The session is ready for requests: renew subscriptions made before a reconnect.
+  function sessionReady(): void {
+    attempts = 0;
+    markReady();
+    for (const [localId, subscription] of subscriptions) {
+      if (subscription.established) subscribeFrame(localId, subscription).catch(() => {});
     }
   }
 

@@ -9,7 +9,7 @@ import { createAgentClient } from "../node/client.js";
 const pageScript = `
 import { connectRealtime } from "./index.ts";
 const report = (window.report = { progress: [], channel: [], state: "", error: "" });
-const realtime = connectRealtime({ url: window.agentUrl });
+const realtime = connectRealtime({ url: window.agentUrl, apiKey: window.apiKey });
 try {
   await realtime.subscribe({ target: { case: "taskType", value: "echo" } }, (event) => {
     if (event.payload.case === "taskEvent") report.channel.push(event.payload.value.kind.case);
@@ -47,7 +47,7 @@ beforeAll(async () => {
   });
   const script = bundle.outputFiles[0]?.text ?? "";
   const html = `<!doctype html><meta charset="utf-8"><title>cloudagent realtime</title>
-<script>window.agentUrl = "ws://${agent.url.host}/ws";</script>
+<script>window.agentUrl = "ws://${agent.url.host}/ws"; window.apiKey = "${agent.apiKey}";</script>
 <script type="module" src="/page.js"></script>`;
   page = createServer((request, response) => {
     const isScript = request.url === "/page.js";
@@ -78,7 +78,7 @@ describe("clients/web in Chromium", () => {
     await tab.waitForFunction(
       () => (window as unknown as { report?: { subscribed?: boolean } }).report?.subscribed,
     );
-    await createAgentClient({ baseUrl: agent.url.href }).run({
+    await createAgentClient({ baseUrl: agent.url.href, apiKey: agent.apiKey }).run({
       case: "echo",
       value: { text: "to the page" },
     });

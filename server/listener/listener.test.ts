@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createAgentClient } from "../../clients/node/client.js";
@@ -44,6 +45,8 @@ describe("listener", () => {
   it("serves HTTP/2 with prior knowledge and HTTP/1.1 on one cleartext port", async () => {
     const listener = createListener({
       handler: (request, response) => response.end(`HTTP/${request.httpVersion}`),
+      headerTimeoutMs: 1_000,
+      maxConcurrentStreams: 100,
     });
     const url = await listener.listen(0, "127.0.0.1");
     expect(await (await fetch(url)).text()).toBe("HTTP/1.1");
@@ -71,6 +74,7 @@ describe("listener", () => {
     session.close();
     const client = createAgentClient({
       baseUrl: server.url.href,
+      apiKey: server.apiKey,
       protocol: "grpc",
       nodeOptions: { ca },
     });
@@ -79,5 +83,27 @@ describe("listener", () => {
     const capabilities = await client.agent.getCapabilities({});
     expect(capabilities.features).toContain("tls");
     await server.stop();
+  });
+
+  it("cuts off slowloris: a silent connection, and headers that never end", async () => {
+    const listener = createListener({
+      handler: (_request, response) => response.end("ok"),
+      headerTimeoutMs: 200,
+      maxConcurrentStreams: 7,
+    });
+    const url = await listener.listen(0, "127.0.0.1");
+    const closed = (send: string) =>
+      new Promise<void>((resolve) => {
+        const socket = connect(Number(url.port), "127.0.0.1", () => socket.write(send));
+        socket.on("error", () => {});
+        socket.once("close", () => resolve());
+      });
+    await closed("");
+    await closed("GET / HTTP/1.1\r\nhost: x\r\nx-slow: ");
+    const session = http2.connect(url);
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(7);
+    session.close();
+    await listener.close(1_000);
   });
 });

@@ -21,6 +21,10 @@ export interface ListenerOptions {
   readonly handler: RequestHandler;
   /** Takes HTTP/1.1 upgrade requests; without it they are refused. */
   readonly upgrade?: UpgradeHandler | undefined;
+  /** How long a connection has to send its first bytes, and an HTTP/1.1 request its headers. */
+  readonly headerTimeoutMs: number;
+  /** The most HTTP/2 streams one connection may have open. */
+  readonly maxConcurrentStreams: number;
   /** PEM certificate and key files; when both are set the port speaks TLS with ALPN. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
 }
@@ -55,25 +59,45 @@ export function createListener(options: ListenerOptions): Listener {
     }
     options.handler(request, response);
   };
+  const settings = { maxConcurrentStreams: options.maxConcurrentStreams };
   const http2Server = options.tls
     ? http2.createSecureServer(
         {
           cert: readFileSync(options.tls.certFile),
           key: readFileSync(options.tls.keyFile),
           allowHTTP1: true,
+          settings,
         },
         handler,
       )
-    : http2.createServer(handler);
+    : http2.createServer({ settings }, handler);
   const server: net.Server = options.tls ? http2Server : net.createServer();
   const upgrade: UpgradeHandler = options.upgrade ?? ((_request, socket) => socket.destroy());
   // Over TLS, HTTP/1.1 requests (and so upgrades) reach the HTTP/2 server through allowHTTP1.
   http2Server.on("upgrade", upgrade);
   if (!options.tls) {
     const http1Server = http.createServer(handler);
+    // Slowloris guard: a connection must complete its first request's headers in time. (Node's
+    // own headersTimeout is checked only for servers that listen themselves, which this one
+    // does not; the request itself may last, as a watch stream over HTTP/1.1 does.)
+    const headerTimers = new WeakMap<Socket, NodeJS.Timeout>();
+    http1Server.on("connection", (socket: Socket) => {
+      headerTimers.set(
+        socket,
+        setTimeout(() => socket.destroy(), options.headerTimeoutMs),
+      );
+    });
+    http1Server.on("request", (request: IncomingMessage) =>
+      clearTimeout(headerTimers.get(request.socket as Socket)),
+    );
+    http1Server.requestTimeout = 0;
     http1Server.on("upgrade", upgrade);
     server.on("connection", (socket: Socket) =>
-      routeConnection(socket, { http1: http1Server, http2: http2Server, timeoutMs: 10_000 }),
+      routeConnection(socket, {
+        http1: http1Server,
+        http2: http2Server,
+        timeoutMs: options.headerTimeoutMs,
+      }),
     );
   }
   const sessions = new Set<http2.ServerHttp2Session>();

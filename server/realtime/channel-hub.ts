@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import type { AuditEvent } from "../../gen/noizylab/agent/v1/audit_pb.js";
 import {
   type Channel,
   type ChannelEvent,
@@ -29,6 +30,8 @@ export interface ChannelHub {
 export interface ChannelHubOptions {
   /** Subscribes to every committed task event, as Engine.onEvent does. */
   readonly taskEvents: (listener: TaskEventListener) => () => void;
+  /** Subscribes to every audit event, as AuditLog.onRecord does. */
+  readonly auditEvents: (listener: (event: AuditEvent) => void) => () => void;
   /** Takes a metrics snapshot for the metrics channel. */
   readonly snapshot: () => Promise<MetricsSnapshot>;
   /** How often metrics subscribers get a snapshot. */
@@ -39,7 +42,7 @@ export interface ChannelHubOptions {
 
 /** createChannelHub makes the hub and starts listening to the engine's events. */
 export function createChannelHub(options: ChannelHubOptions): ChannelHub {
-  // Listeners by routing key: "all", "task:<id>", "type:<type>" and "metrics".
+  // Listeners by routing key: "all", "task:<id>", "type:<type>", "metrics" and "audit".
   const routes = new Map<string, Set<ChannelListener>>();
   let count = 0;
   let metricsTimer: NodeJS.Timeout | undefined;
@@ -49,6 +52,14 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     if (listeners) for (const listener of listeners) listener(event);
   }
 
+  const stopAudit = options.auditEvents((auditEvent) => {
+    if (routes.has("audit")) {
+      deliver(
+        "audit",
+        create(ChannelEventSchema, { payload: { case: "auditEvent", value: auditEvent } }),
+      );
+    }
+  });
   const stopEvents = options.taskEvents((taskEvent, taskType) => {
     if (routes.size === 0) return;
     const event = create(ChannelEventSchema, {
@@ -88,10 +99,12 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
         return `${target.case === "taskId" ? "task" : "type"}:${target.value}`;
       case "metrics":
         return "metrics";
+      case "audit":
+        return "audit";
       default:
         throw invalidField(
           path,
-          "a channel is required: set one of all_tasks, task_id, task_type, metrics",
+          "a channel is required: set one of all_tasks, task_id, task_type, metrics, audit",
         );
     }
   }
@@ -129,6 +142,7 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     },
     close() {
       stopEvents();
+      stopAudit();
       clearInterval(metricsTimer);
       routes.clear();
       count = 0;

@@ -2,6 +2,7 @@ import { create, fromBinary, fromJsonString, toBinary, toJsonString } from "@buf
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { createAgentClient } from "../../clients/node/client.js";
+import { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import {
   ClientFrameSchema,
   type ServerFrame,
@@ -62,8 +63,23 @@ async function connect(
   url.protocol = "ws:";
   const ws = new WebSocket(url, options.binary ? [binarySubprotocol] : [], {
     autoPong: options.autoPong ?? true,
+    headers: { authorization: `Bearer ${server.apiKey}` },
   });
   const socket = new TestSocket(ws, options.binary ?? false);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  await socket.next((f) => f.kind.case === "welcome");
+  return socket;
+}
+
+/** connectWith opens /ws with the given headers, without waiting for a welcome. */
+async function connectWith(target: TestAgent, headers: Record<string, string>) {
+  const url = new URL("/ws", target.url);
+  url.protocol = "ws:";
+  const ws = new WebSocket(url, [], { headers });
+  const socket = new TestSocket(ws, false);
   await new Promise((resolve, reject) => {
     ws.once("open", resolve);
     ws.once("error", reject);
@@ -126,7 +142,7 @@ describe("the WebSocket gateway", () => {
       },
     });
     const subscribed = await socket.next(kind("subscribed"));
-    const client = createAgentClient({ baseUrl: server.url.href });
+    const client = createAgentClient({ baseUrl: server.url.href, apiKey: server.apiKey });
     await client.run({ case: "echo", value: { text: "not this one" } });
     const { task } = await client.tasks.submit({
       spec: { task: { case: "hash", value: { input: { case: "text", value: "abc" } } } },
@@ -192,6 +208,7 @@ describe("the WebSocket gateway", () => {
     });
     const capabilities = await createAgentClient({
       baseUrl: server.url.href,
+      apiKey: server.apiKey,
     }).agent.getCapabilities({});
     expect(capabilities.realtime?.subscriptions).toBeGreaterThanOrEqual(2);
     expect(capabilities.realtime?.activeSessions).toBeGreaterThanOrEqual(1);
@@ -221,7 +238,11 @@ describe("the gateway's guards", () => {
   });
 
   it("disconnects a slow consumer instead of buffering without bound", async () => {
-    const guarded = await startTestAgent({ wsMaxBufferedBytes: 64 * 1024 });
+    const guarded = await startTestAgent({
+      wsMaxBufferedBytes: 64 * 1024,
+      rateLimitPerSecond: 100_000,
+      rateLimitBurst: 100_000,
+    });
     const socket = await connect(guarded);
     socket.send({
       requestId: "s",
@@ -230,13 +251,13 @@ describe("the gateway's guards", () => {
     await socket.next(kind("subscribed"));
     // Stop reading: the kernel's buffers fill, then the session's own.
     (socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    const client = createAgentClient({ baseUrl: guarded.url.href });
+    const client = createAgentClient({ baseUrl: guarded.url.href, apiKey: guarded.apiKey });
     const text = "x".repeat(60_000);
     const submits = Array.from({ length: 300 }, () =>
       client.tasks.submit({ spec: { task: { case: "echo", value: { text } } } }),
     );
     // Read again once the server has given up on the session (its subscription is gone).
-    const agent = createAgentClient({ baseUrl: guarded.url.href });
+    const agent = createAgentClient({ baseUrl: guarded.url.href, apiKey: guarded.apiKey });
     await expect
       .poll(async () => (await agent.agent.getCapabilities({})).realtime?.subscriptions, {
         timeout: 20_000,
@@ -249,5 +270,108 @@ describe("the gateway's guards", () => {
     expect(reason).toBe("slow consumer");
     expect(socket.frames.some((f) => f.kind.case === "error")).toBe(true);
     await guarded.stop();
+  });
+});
+
+describe("the gateway's door", () => {
+  it("refuses a bad key at the upgrade", async () => {
+    await expect(
+      connectWith(server, { authorization: "Bearer ca_000000000000_nope" }),
+    ).rejects.toThrow("401");
+  });
+
+  it("takes the key in a first frame, as browsers must, and refuses other frames before it", async () => {
+    const socket = await connectWith(server, {});
+    socket.send({ requestId: "early", kind: { case: "ping", value: {} } });
+    expect((await socket.next(kind("error"))).kind.value).toMatchObject({
+      code: "unauthenticated",
+    });
+    socket.send({ requestId: "auth", kind: { case: "auth", value: { apiKey: server.apiKey } } });
+    expect((await socket.next(kind("authenticated"))).requestId).toBe("auth");
+    socket.send({ requestId: "p", kind: { case: "ping", value: { nonce: 1n } } });
+    await socket.next(kind("pong"));
+    socket.ws.close();
+  });
+
+  it("closes a session that never authenticates", async () => {
+    const guarded = await startTestAgent({ wsAuthTimeoutMs: 50 });
+    const socket = await connectWith(guarded, {});
+    expect(await socket.closed).toEqual({
+      code: closeCodes.unauthenticated,
+      reason: "authentication required",
+    });
+    await guarded.stop();
+  });
+
+  it("holds a session to its key's scopes", async () => {
+    const admin = createAgentClient({ baseUrl: server.url.href, apiKey: server.apiKey });
+    const { key } = await admin.keys.createKey({ name: "reader", scopes: [Scope.TASKS_READ] });
+    const socket = await connectWith(server, { authorization: `Bearer ${key}` });
+    socket.send({
+      requestId: "t",
+      kind: {
+        case: "task",
+        value: { submit: { spec: { task: { case: "echo", value: { text: "x" } } } } },
+      },
+    });
+    expect((await socket.next(kind("error"))).kind.value).toMatchObject({
+      code: "permission_denied",
+    });
+    socket.send({
+      requestId: "m",
+      kind: { case: "subscribe", value: { channel: { target: { case: "metrics", value: {} } } } },
+    });
+    expect((await socket.next(kind("error"))).kind.value).toMatchObject({
+      code: "permission_denied",
+    });
+    socket.send({
+      requestId: "audit",
+      kind: { case: "subscribe", value: { channel: { target: { case: "audit", value: {} } } } },
+    });
+    expect((await socket.next(kind("error"))).kind.value).toMatchObject({
+      code: "permission_denied",
+    });
+    socket.send({
+      requestId: "a",
+      kind: { case: "subscribe", value: { channel: { target: { case: "allTasks", value: {} } } } },
+    });
+    await socket.next(kind("subscribed"));
+    socket.ws.close();
+  });
+
+  it("streams the audit trail to admins, over the socket and WatchEvents alike", async () => {
+    const socket = await connect(server);
+    socket.send({
+      requestId: "audit",
+      kind: { case: "subscribe", value: { channel: { target: { case: "audit", value: {} } } } },
+    });
+    await socket.next(kind("subscribed"));
+    const admin = createAgentClient({ baseUrl: server.url.href, apiKey: server.apiKey });
+    const leave = new AbortController();
+    const watched = (async () => {
+      for await (const { event } of admin.agent.watchEvents(
+        { channels: [{ target: { case: "audit", value: {} } }] },
+        { signal: leave.signal },
+      )) {
+        const audit = event?.payload.case === "auditEvent" ? event.payload.value : undefined;
+        if (audit?.procedure.endsWith("/GetTask")) return audit;
+      }
+      return undefined;
+    })();
+    await expect
+      .poll(async () => (await admin.agent.getCapabilities({})).realtime?.subscriptions)
+      .toBeGreaterThanOrEqual(2);
+    await admin.tasks.getTask({ taskId: "01a2b3c4-0000-7000-8000-000000000000" }).catch(() => {});
+    const viaRpc = await watched;
+    leave.abort();
+    expect(viaRpc).toMatchObject({ code: "not_found", protocol: "connect" });
+    const frame = await socket.next(
+      (f) =>
+        f.kind.case === "event" &&
+        f.kind.value.payload.case === "auditEvent" &&
+        f.kind.value.payload.value.procedure.endsWith("/GetTask"),
+    );
+    expect(frame.kind.value).toMatchObject({ payload: { value: { code: "not_found" } } });
+    socket.ws.close();
   });
 });

@@ -1,8 +1,14 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { WebSocketServer } from "ws";
 import type { RealtimeStats } from "../../gen/noizylab/agent/v1/channel_pb.js";
+import type { AuditLog } from "../audit/audit-log.js";
 import type { Engine } from "../engine/engine.js";
+import { keyFromHeaders } from "../security/api-keys.js";
+import { type Door, Refusal } from "../security/door.js";
 import type { ChannelHub } from "./channel-hub.js";
 import { binarySubprotocol, jsonSubprotocol } from "./frame-codec.js";
 import { closeCodes, Session, type SessionInfo, type SessionLimits } from "./session.js";
@@ -15,7 +21,14 @@ export interface GatewayOptions {
   readonly engine: Engine;
   readonly hub: ChannelHub;
   readonly limits: SessionLimits;
+  /** Checks the key at the upgrade, or in the session's first frame. */
+  readonly door: Door;
+  readonly audit: AuditLog;
+  /** How long a session opened without a key has to send its auth frame. */
+  readonly authTimeoutMs: number;
 }
+
+const noPeer = { ip: "", country: "" };
 
 /** Gateway accepts WebSocket sessions at /ws on the server's one port. */
 export interface Gateway {
@@ -54,19 +67,84 @@ export function createGateway(options: GatewayOptions): Gateway {
         socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
         return;
       }
-      server.handleUpgrade(request, socket, head, (ws) => {
-        const session = new Session({
-          socket: ws,
-          format: ws.protocol === binarySubprotocol ? "binary" : "json",
-          peer: request.socket.remoteAddress ?? "",
-          engine: options.engine,
-          hub: options.hub,
-          limits: options.limits,
+      const started = performance.now();
+      const draft = {
+        time: timestampNow(),
+        procedure: gatewayPath,
+        peerIp: request.socket.remoteAddress ?? "",
+        userAgent: String(request.headers["user-agent"] ?? ""),
+        protocol: "websocket",
+      };
+      const record = (keyId: string, error?: ConnectError) =>
+        options.audit.record({
+          ...draft,
+          keyId,
+          code: error ? codeToString(error.code) : "ok",
+          reason: error?.rawMessage ?? "",
+          durationMs: Math.round(performance.now() - started),
         });
-        open.add(session);
-        total++;
-        ws.once("close", () => open.delete(session));
-      });
+      const key = keyFromHeaders(request.headers);
+      // Browsers cannot send headers with a WebSocket: without a key, the first frame must carry one.
+      const admitted =
+        key === undefined
+          ? Promise.resolve(undefined)
+          : options.door.admit({
+              path: gatewayPath,
+              headers: request.headers,
+              socketAddress: draft.peerIp,
+            });
+      admitted.then(
+        (admission) => {
+          if (admission) record(admission.caller?.keyId ?? "");
+          server.handleUpgrade(request, socket, head, (ws) => {
+            const session = new Session({
+              socket: ws,
+              format: ws.protocol === binarySubprotocol ? "binary" : "json",
+              peer: draft.peerIp,
+              engine: options.engine,
+              hub: options.hub,
+              limits: options.limits,
+              auth: admission
+                ? { caller: admission.caller }
+                : {
+                    timeoutMs: options.authTimeoutMs,
+                    authenticate: async (apiKey) => {
+                      try {
+                        const { caller } = await options.door.admit({
+                          path: gatewayPath,
+                          headers: { ...request.headers, authorization: `Bearer ${apiKey}` },
+                          socketAddress: draft.peerIp,
+                        });
+                        record(caller?.keyId ?? "");
+                        return caller;
+                      } catch (error) {
+                        const refusal =
+                          error instanceof Refusal
+                            ? error
+                            : new Refusal(ConnectError.from(error), noPeer);
+                        record(refusal.keyId, refusal.error);
+                        throw refusal.error;
+                      }
+                    },
+                  },
+            });
+            open.add(session);
+            total++;
+            ws.once("close", () => open.delete(session));
+          });
+        },
+        (error: unknown) => {
+          const refusal =
+            error instanceof Refusal ? error : new Refusal(ConnectError.from(error), noPeer);
+          record(refusal.keyId, refusal.error);
+          const status =
+            refusal.error.code === Code.PermissionDenied ? "403 Forbidden" : "401 Unauthorized";
+          const body = `${refusal.error.rawMessage}\n`;
+          socket.end(
+            `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+          );
+        },
+      );
     },
     sessions: () => [...open].map((session) => session.info()),
     stats: () => ({

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { WebSocket } from "ws";
 import { ChannelEventSchema } from "../../gen/noizylab/agent/v1/channel_pb.js";
+import { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import {
   type ClientFrame,
   ServerFrameSchema,
@@ -11,6 +12,7 @@ import {
 } from "../../gen/noizylab/agent/v1/realtime_pb.js";
 import { SubmitResponseSchema } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import type { Engine } from "../engine/engine.js";
+import { type Caller, channelScope, hasScope, scopeName } from "../security/scopes.js";
 import { isTerminal } from "../store/task-projection.js";
 import type { ChannelHub } from "./channel-hub.js";
 import {
@@ -40,6 +42,7 @@ export const closeCodes = {
   heartbeat: 4001,
   idle: 4002,
   slowConsumer: 4003,
+  unauthenticated: 4401,
 } as const;
 
 // How long a closing peer has to read what is left and answer the close frame.
@@ -53,6 +56,14 @@ export interface SessionInfo {
   readonly subscriptions: number;
 }
 
+/**
+ * SessionAuth is how a session knows its caller: from the upgrade, or from an auth frame that
+ * must arrive within timeoutMs (authenticate checks its key, or throws the refusal).
+ */
+export type SessionAuth =
+  | { readonly caller: Caller | undefined }
+  | { readonly timeoutMs: number; authenticate(apiKey: string): Promise<Caller | undefined> };
+
 /** SessionOptions are what a session needs from the gateway. */
 export interface SessionOptions {
   readonly socket: WebSocket;
@@ -61,6 +72,7 @@ export interface SessionOptions {
   readonly engine: Engine;
   readonly hub: ChannelHub;
   readonly limits: SessionLimits;
+  readonly auth: SessionAuth;
 }
 
 /**
@@ -76,6 +88,9 @@ export class Session {
   private readonly idle: NodeJS.Timeout;
   private alive = true;
   private nextSubscription = 0;
+  private caller: Caller | undefined;
+  private authenticated: boolean;
+  private readonly authTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SessionOptions) {
     const { socket, limits } = options;
@@ -87,6 +102,15 @@ export class Session {
     socket.on("error", () => socket.terminate());
     this.heartbeat = setInterval(() => this.beat(), limits.heartbeatMs);
     this.idle = setTimeout(() => this.close(closeCodes.idle, "idle timeout"), limits.idleTimeoutMs);
+    const auth = options.auth;
+    this.authenticated = "caller" in auth;
+    this.caller = "caller" in auth ? auth.caller : undefined;
+    if (!("caller" in auth)) {
+      this.authTimer = setTimeout(
+        () => this.close(closeCodes.unauthenticated, "authentication required"),
+        auth.timeoutMs,
+      );
+    }
     this.send({
       kind: {
         case: "welcome",
@@ -96,6 +120,8 @@ export class Session {
           idleTimeoutMs: limits.idleTimeoutMs,
           maxFrameBytes: limits.maxFrameBytes,
           maxSubscriptions: limits.maxSubscriptions,
+          authenticated: this.authenticated,
+          authTimeoutMs: "timeoutMs" in auth ? auth.timeoutMs : 0,
         },
       },
     });
@@ -130,6 +156,7 @@ export class Session {
   private dispose(): void {
     clearInterval(this.heartbeat);
     clearTimeout(this.idle);
+    clearTimeout(this.authTimer);
     this.closed.abort();
     for (const unsubscribe of this.subscriptions.values()) unsubscribe();
     this.subscriptions.clear();
@@ -201,6 +228,13 @@ export class Session {
 
   private async dispatch(frame: ClientFrame): Promise<void> {
     const { requestId, kind } = frame;
+    if (kind.case === "auth") return this.authenticate(requestId, kind.value.apiKey);
+    if (!this.authenticated) {
+      throw new ConnectError(
+        "authenticate first: send an auth frame with an API key",
+        Code.Unauthenticated,
+      );
+    }
     switch (kind.case) {
       case "ping":
         this.send({ requestId, kind: { case: "pong", value: { nonce: kind.value.nonce } } });
@@ -229,7 +263,36 @@ export class Session {
     }
   }
 
+  private async authenticate(requestId: string, apiKey: string): Promise<void> {
+    const auth = this.options.auth;
+    if (this.authenticated || "caller" in auth) {
+      throw new ConnectError("the session is already authenticated", Code.FailedPrecondition);
+    }
+    try {
+      this.caller = await auth.authenticate(apiKey);
+    } catch (error) {
+      this.sendError(requestId, error);
+      this.close(closeCodes.unauthenticated, "authentication failed");
+      return;
+    }
+    this.authenticated = true;
+    clearTimeout(this.authTimer);
+    this.send({
+      requestId,
+      kind: { case: "authenticated", value: { keyId: this.caller?.keyId ?? "" } },
+    });
+  }
+
+  /** require throws PermissionDenied unless the session's key holds the scope. */
+  private require(scope: Scope, what: string): void {
+    if (this.caller && !hasScope(this.caller, scope)) {
+      const message = `API key ${this.caller.keyId} lacks the ${scopeName(scope)} scope to ${what}`;
+      throw new ConnectError(message, Code.PermissionDenied);
+    }
+  }
+
   private async submit(requestId: string, frame: TaskFrame): Promise<void> {
+    this.require(Scope.TASKS_SUBMIT, "submit tasks");
     const submit = frame.submit;
     if (submit === undefined)
       throw new ConnectError("task.submit is required", Code.InvalidArgument);
@@ -256,6 +319,7 @@ export class Session {
     requestId: string,
     channel: Parameters<ChannelHub["subscribe"]>[0],
   ): Promise<void> {
+    this.require(channelScope(channel), `subscribe to the ${channel?.target.case ?? "?"} channel`);
     if (this.subscriptions.size >= this.options.limits.maxSubscriptions) {
       throw new ConnectError(
         `at most ${this.options.limits.maxSubscriptions} subscriptions per session`,

@@ -1,11 +1,16 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { specFieldOf, taskTypeOf } from "../../clients/shared/task-types.js";
 import type { AgentService, Limits } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import type { ChannelEvent, RealtimeStats } from "../../gen/noizylab/agent/v1/channel_pb.js";
+import type { AuditLog } from "../audit/audit-log.js";
 import { AsyncQueue } from "../lib/async-queue.js";
 import type { ChannelHub } from "../realtime/channel-hub.js";
+import { kCaller } from "../security/context.js";
+import { channelScope, hasScope, scopeName } from "../security/scopes.js";
+import type { AuditStore } from "../store/audit-store.js";
 import type { TaskRegistry } from "../tasks/registry.js";
-import { invalidField } from "../tasks/task-errors.js";
+import { checkRange, invalidField } from "../tasks/task-errors.js";
 
 /** AgentServiceOptions is what the agent service reports about the server. */
 export interface AgentServiceOptions {
@@ -14,6 +19,8 @@ export interface AgentServiceOptions {
   readonly limits: Omit<Limits, "$typeName">;
   readonly features: readonly string[];
   readonly hub: ChannelHub;
+  readonly audit: AuditLog;
+  readonly auditStore: AuditStore;
   readonly realtime: () => Omit<RealtimeStats, "$typeName">;
 }
 
@@ -38,9 +45,37 @@ export function createAgentService(options: AgentServiceOptions): ServiceImpl<ty
         realtime: options.realtime(),
       };
     },
+    async listAuditEvents(request) {
+      checkRange("page_size", request.pageSize, 0, 1_000);
+      const cursor = request.pageToken === "" ? undefined : Number(request.pageToken);
+      if (cursor !== undefined && !Number.isSafeInteger(cursor)) {
+        throw invalidField("page_token", "is not a token from a previous ListAuditEvents response");
+      }
+      // Events still queued in memory belong in the answer too.
+      await options.audit.flush();
+      const page = await options.auditStore.list({
+        since: request.since ? timestampMs(request.since) : undefined,
+        until: request.until ? timestampMs(request.until) : undefined,
+        keyId: request.keyId,
+        refusedOnly: request.refusedOnly,
+        beforeCursor: cursor,
+        limit: request.pageSize || 100,
+      });
+      const nextPageToken = page.nextCursor === undefined ? "" : String(page.nextCursor);
+      return { events: page.events, nextPageToken };
+    },
     async *watchEvents(request, context) {
-      if (request.channels.length === 0)
+      if (request.channels.length === 0) {
         throw invalidField("channels", "name at least one channel");
+      }
+      const caller = context.values.get(kCaller);
+      for (const channel of request.channels) {
+        const scope = channelScope(channel);
+        if (caller && !hasScope(caller, scope)) {
+          const message = `API key ${caller.keyId} lacks the ${scopeName(scope)} scope for the ${channel.target.case} channel`;
+          throw new ConnectError(message, Code.PermissionDenied);
+        }
+      }
       const queue = new AsyncQueue<ChannelEvent>(maxPendingEvents);
       let overflowed = false;
       const unsubscribes: (() => void)[] = [];

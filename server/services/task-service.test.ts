@@ -8,8 +8,10 @@ import { FieldViolationSchema } from "../../gen/noizylab/agent/v1/errors_pb.js";
 import { TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import { createMetricsSource } from "../analytics/metrics-snapshot.js";
+import { createAuditLog } from "../audit/audit-log.js";
 import { createEngine } from "../engine/engine.js";
 import { createChannelHub } from "../realtime/channel-hub.js";
+import { createKeyManager } from "../security/key-manager.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
 import { createTaskRegistry } from "../tasks/registry.js";
 import { tempDir } from "../test-support.js";
@@ -38,6 +40,15 @@ async function inMemory() {
   await engine.start();
   const health = createHealthStatus();
   health.set(ServingStatus.SERVING);
+  const audit = createAuditLog({
+    store: store.audit,
+    retentionDays: 30,
+    flushIntervalMs: 50,
+    enabled: true,
+    onError: (error) => {
+      throw error;
+    },
+  });
   const realtime = () => ({
     activeSessions: 0,
     totalSessions: 0n,
@@ -45,6 +56,7 @@ async function inMemory() {
   });
   const hub = createChannelHub({
     taskEvents: engine.onEvent,
+    auditEvents: audit.onRecord,
     snapshot: createMetricsSource({ engine, store, realtime }),
     metricsIntervalMs: 20,
     onError: (error) => {
@@ -54,6 +66,9 @@ async function inMemory() {
   const transport = createRouterTransport(
     routes({
       engine,
+      keys: createKeyManager(store.keys),
+      audit,
+      auditStore: store.audit,
       registry,
       health,
       hub,

@@ -1,4 +1,6 @@
 import type { Task, TaskEvent, TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
+import type { AuditStore } from "./audit-store.js";
+import type { KeyStore } from "./key-store.js";
 
 /** NewTask is a task to commit together with its first event (queued, sequence 1). */
 export interface NewTask {
@@ -39,6 +41,10 @@ export interface AppendedEvent {
  * numbers each event and updates the row in the same transaction.
  */
 export interface Store {
+  /** The API keys. */
+  readonly keys: KeyStore;
+  /** The audit trail. */
+  readonly audit: AuditStore;
   /**
    * insertTasks commits new tasks in one transaction. A task whose idempotency key an
    * existing task already has is not inserted: the existing task is returned instead,

@@ -33,4 +33,43 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (task_id, sequence)
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  CREATE TABLE api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    rate_per_second REAL,
+    rate_burst INTEGER,
+    signing_key BLOB NOT NULL,
+    require_signature INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  CREATE TABLE request_nonces (
+    key_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, nonce)
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE audit_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
+    procedure TEXT NOT NULL,
+    task_type TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    peer_ip TEXT NOT NULL,
+    country TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    code TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    bytes_in INTEGER NOT NULL,
+    bytes_out INTEGER NOT NULL,
+    reason TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX audit_events_by_time ON audit_events (time);
+  `,
 ];

@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../test-support.js";
 import { describeStoreContract, newTask } from "../store-contract.js";
+import { migrations } from "./migrations.js";
 import { createSqliteStore } from "./sqlite-store.js";
 
 const dir = tempDir();
@@ -26,7 +27,9 @@ describe("SQLite store", () => {
     await second.close();
     const db = new Database(path, { readonly: true });
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
-    expect(db.prepare("SELECT COUNT(*) AS n FROM schema_migrations").get()).toEqual({ n: 1 });
+    expect(db.prepare("SELECT COUNT(*) AS n FROM schema_migrations").get()).toEqual({
+      n: migrations.length,
+    });
     db.close();
   });
 });

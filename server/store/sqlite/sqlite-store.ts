@@ -11,6 +11,8 @@ import {
 import type { AppendedEvent, InsertedTask, NewTask, Store, TaskQuery } from "../store.js";
 import { applyEvent } from "../task-projection.js";
 import { migrations } from "./migrations.js";
+import { createSqliteAuditStore } from "./sqlite-audit.js";
+import { createSqliteKeyStore } from "./sqlite-keys.js";
 import { rowFromTask, type TaskRow, taskColumns, taskFromRow } from "./task-rows.js";
 
 /** SqliteStoreOptions configures the embedded SQLite store. */
@@ -49,6 +51,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
   migrate(db);
+  // An in-memory database has no second connection: nonces then share the first.
+  const nonceDb = options.path === ":memory:" ? db : new Database(options.path);
+  if (nonceDb !== db) {
+    nonceDb.pragma("synchronous = NORMAL");
+    nonceDb.pragma("busy_timeout = 5000");
+  }
 
   const insertTaskRow = db.prepare(
     `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
@@ -114,6 +122,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   });
 
   return {
+    keys: createSqliteKeyStore(db, nonceDb),
+    audit: createSqliteAuditStore(db),
     async insertTasks(tasks) {
       return insertTasks.immediate(tasks);
     },
@@ -166,6 +176,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return (countInState.get(state) as { n: number }).n;
     },
     async close() {
+      if (nonceDb !== db) nonceDb.close();
       db.close();
     },
   };

@@ -4,6 +4,10 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AuditEvent } from "./audit_pb.js";
+import { file_noizylab_agent_v1_audit } from "./audit_pb.js";
 import type { Channel, ChannelEvent, RealtimeStats } from "./channel_pb.js";
 import { file_noizylab_agent_v1_channel } from "./channel_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +16,91 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file noizylab/agent/v1/agent_service.proto.
  */
 export const file_noizylab_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSJCChJXYXRjaEV2ZW50c1JlcXVlc3QSLAoIY2hhbm5lbHMYASADKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIkUKE1dhdGNoRXZlbnRzUmVzcG9uc2USLgoFZXZlbnQYASABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsRXZlbnQiGAoWR2V0Q2FwYWJpbGl0aWVzUmVxdWVzdCLQAQoXR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIzCgp0YXNrX3R5cGVzGAIgAygLMh8ubm9penlsYWIuYWdlbnQudjEuVGFza1R5cGVJbmZvEikKBmxpbWl0cxgDIAEoCzIZLm5vaXp5bGFiLmFnZW50LnYxLkxpbWl0cxIQCghmZWF0dXJlcxgEIAMoCRIyCghyZWFsdGltZRgFIAEoCzIgLm5vaXp5bGFiLmFnZW50LnYxLlJlYWx0aW1lU3RhdHMidgoMVGFza1R5cGVJbmZvEgwKBG5hbWUYASABKAkSEgoKc3BlY19maWVsZBgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIXCg9yZXF1ZXN0X21lc3NhZ2UYBCABKAkSFgoOcmVzdWx0X21lc3NhZ2UYBSABKAkipAEKBkxpbWl0cxIZChFtYXhfbWVzc2FnZV9ieXRlcxgBIAEoDRIWCg5tYXhfYmF0Y2hfc2l6ZRgCIAEoDRIcChRtYXhfY29uY3VycmVudF90YXNrcxgDIAEoDRIaChJkZWZhdWx0X3RpbWVvdXRfbXMYBCABKA0SFgoObWF4X3RpbWVvdXRfbXMYBSABKA0SFQoNbWF4X3BhZ2Vfc2l6ZRgGIAEoDTLiAQoMQWdlbnRTZXJ2aWNlEm0KD0dldENhcGFiaWxpdGllcxIpLm5vaXp5bGFiLmFnZW50LnYxLkdldENhcGFiaWxpdGllc1JlcXVlc3QaKi5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXNwb25zZSIDkAIBEmMKC1dhdGNoRXZlbnRzEiUubm9penlsYWIuYWdlbnQudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiYubm9penlsYWIuYWdlbnQudjEuV2F0Y2hFdmVudHNSZXNwb25zZSIDkAIBMAFiBnByb3RvMw", [file_noizylab_agent_v1_channel]);
+  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSK7AQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIpCgVzaW5jZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmtleV9pZBgDIAEoCRIUCgxyZWZ1c2VkX29ubHkYBCABKAgSEQoJcGFnZV9zaXplGAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkiYQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ubm9penlsYWIuYWdlbnQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoSV2F0Y2hFdmVudHNSZXF1ZXN0EiwKCGNoYW5uZWxzGAEgAygLMhoubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbCJFChNXYXRjaEV2ZW50c1Jlc3BvbnNlEi4KBWV2ZW50GAEgASgLMh8ubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbEV2ZW50IhgKFkdldENhcGFiaWxpdGllc1JlcXVlc3Qi0AEKF0dldENhcGFiaWxpdGllc1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSMwoKdGFza190eXBlcxgCIAMoCzIfLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tUeXBlSW5mbxIpCgZsaW1pdHMYAyABKAsyGS5ub2l6eWxhYi5hZ2VudC52MS5MaW1pdHMSEAoIZmVhdHVyZXMYBCADKAkSMgoIcmVhbHRpbWUYBSABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5SZWFsdGltZVN0YXRzInYKDFRhc2tUeXBlSW5mbxIMCgRuYW1lGAEgASgJEhIKCnNwZWNfZmllbGQYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFwoPcmVxdWVzdF9tZXNzYWdlGAQgASgJEhYKDnJlc3VsdF9tZXNzYWdlGAUgASgJIqQBCgZMaW1pdHMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYASABKA0SFgoObWF4X2JhdGNoX3NpemUYAiABKA0SHAoUbWF4X2NvbmN1cnJlbnRfdGFza3MYAyABKA0SGgoSZGVmYXVsdF90aW1lb3V0X21zGAQgASgNEhYKDm1heF90aW1lb3V0X21zGAUgASgNEhUKDW1heF9wYWdlX3NpemUYBiABKA0y0QIKDEFnZW50U2VydmljZRJtCg9HZXRDYXBhYmlsaXRpZXMSKS5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXF1ZXN0Gioubm9penlsYWIuYWdlbnQudjEuR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2UiA5ACARJtCg9MaXN0QXVkaXRFdmVudHMSKS5ub2l6eWxhYi5hZ2VudC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0Gioubm9penlsYWIuYWdlbnQudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACARJjCgtXYXRjaEV2ZW50cxIlLm5vaXp5bGFiLmFnZW50LnYxLldhdGNoRXZlbnRzUmVxdWVzdBomLm5vaXp5bGFiLmFnZW50LnYxLldhdGNoRXZlbnRzUmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_noizylab_agent_v1_audit, file_noizylab_agent_v1_channel]);
+
+/**
+ * ListAuditEventsRequest filters and pages the audit trail.
+ *
+ * @generated from message noizylab.agent.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"noizylab.agent.v1.ListAuditEventsRequest"> & {
+  /**
+   * Only events at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 1;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * Only events before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 2;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * Only events of this key.
+   *
+   * @generated from field: string key_id = 3;
+   */
+  keyId: string;
+
+  /**
+   * Only refused requests.
+   *
+   * @generated from field: bool refused_only = 4;
+   */
+  refusedOnly: boolean;
+
+  /**
+   * At most this many events, 1 to 1,000; 100 when 0.
+   *
+   * @generated from field: uint32 page_size = 5;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 6;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_agent_service, 0);
+
+/**
+ * ListAuditEventsResponse is one page of audit events, newest first.
+ *
+ * @generated from message noizylab.agent.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"noizylab.agent.v1.ListAuditEventsResponse"> & {
+  /**
+   * The events.
+   *
+   * @generated from field: repeated noizylab.agent.v1.AuditEvent events = 1;
+   */
+  events: AuditEvent[];
+
+  /**
+   * Pass this as page_token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_agent_service, 1);
 
 /**
  * WatchEventsRequest names the channels to follow.
@@ -33,7 +121,7 @@ export type WatchEventsRequest = Message<"noizylab.agent.v1.WatchEventsRequest">
  * Use `create(WatchEventsRequestSchema)` to create a new message.
  */
 export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 0);
+  messageDesc(file_noizylab_agent_v1_agent_service, 2);
 
 /**
  * WatchEventsResponse is one event on one of the channels.
@@ -54,7 +142,7 @@ export type WatchEventsResponse = Message<"noizylab.agent.v1.WatchEventsResponse
  * Use `create(WatchEventsResponseSchema)` to create a new message.
  */
 export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 1);
+  messageDesc(file_noizylab_agent_v1_agent_service, 3);
 
 /**
  * GetCapabilitiesRequest takes no parameters.
@@ -69,7 +157,7 @@ export type GetCapabilitiesRequest = Message<"noizylab.agent.v1.GetCapabilitiesR
  * Use `create(GetCapabilitiesRequestSchema)` to create a new message.
  */
 export const GetCapabilitiesRequestSchema: GenMessage<GetCapabilitiesRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 2);
+  messageDesc(file_noizylab_agent_v1_agent_service, 4);
 
 /**
  * GetCapabilitiesResponse describes the server.
@@ -118,7 +206,7 @@ export type GetCapabilitiesResponse = Message<"noizylab.agent.v1.GetCapabilities
  * Use `create(GetCapabilitiesResponseSchema)` to create a new message.
  */
 export const GetCapabilitiesResponseSchema: GenMessage<GetCapabilitiesResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 3);
+  messageDesc(file_noizylab_agent_v1_agent_service, 5);
 
 /**
  * TaskTypeInfo describes one task type.
@@ -167,7 +255,7 @@ export type TaskTypeInfo = Message<"noizylab.agent.v1.TaskTypeInfo"> & {
  * Use `create(TaskTypeInfoSchema)` to create a new message.
  */
 export const TaskTypeInfoSchema: GenMessage<TaskTypeInfo> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 4);
+  messageDesc(file_noizylab_agent_v1_agent_service, 6);
 
 /**
  * Limits are the bounds the server enforces.
@@ -223,7 +311,7 @@ export type Limits = Message<"noizylab.agent.v1.Limits"> & {
  * Use `create(LimitsSchema)` to create a new message.
  */
 export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 5);
+  messageDesc(file_noizylab_agent_v1_agent_service, 7);
 
 /**
  * AgentService tells callers about the agent itself.
@@ -240,6 +328,16 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof GetCapabilitiesRequestSchema;
     output: typeof GetCapabilitiesResponseSchema;
+  },
+  /**
+   * ListAuditEvents reads the audit trail, newest first. Needs the admin scope.
+   *
+   * @generated from rpc noizylab.agent.v1.AgentService.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
   },
   /**
    * WatchEvents streams the events of the given channels until the caller leaves: the same

@@ -6,6 +6,8 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AuditEvent } from "./audit_pb.js";
+import { file_noizylab_agent_v1_audit } from "./audit_pb.js";
 import type { TaskEvent } from "./task_pb.js";
 import { file_noizylab_agent_v1_task } from "./task_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file noizylab/agent/v1/channel.proto.
  */
 export const file_noizylab_agent_v1_channel: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ub2l6eWxhYi9hZ2VudC92MS9jaGFubmVsLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSKqAQoHQ2hhbm5lbBI3CglhbGxfdGFza3MYASABKAsyIi5ub2l6eWxhYi5hZ2VudC52MS5BbGxUYXNrc0NoYW5uZWxIABIRCgd0YXNrX2lkGAIgASgJSAASEwoJdGFza190eXBlGAMgASgJSAASNAoHbWV0cmljcxgEIAEoCzIhLm5vaXp5bGFiLmFnZW50LnYxLk1ldHJpY3NDaGFubmVsSABCCAoGdGFyZ2V0IhEKD0FsbFRhc2tzQ2hhbm5lbCIQCg5NZXRyaWNzQ2hhbm5lbCKwAQoMQ2hhbm5lbEV2ZW50EhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCRIyCgp0YXNrX2V2ZW50GAIgASgLMhwubm9penlsYWIuYWdlbnQudjEuVGFza0V2ZW50SAASNQoHbWV0cmljcxgDIAEoCzIiLm5vaXp5bGFiLmFnZW50LnYxLk1ldHJpY3NTbmFwc2hvdEgAEhEKCXRhc2tfdHlwZRgEIAEoCUIJCgdwYXlsb2FkIs0BCg9NZXRyaWNzU25hcHNob3QSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcnVubmluZ190YXNrcxgCIAEoDRIUCgxxdWV1ZWRfdGFza3MYAyABKAQSFwoPc3VibWl0dGVkX3Rhc2tzGAQgASgEEhYKDmZpbmlzaGVkX3Rhc2tzGAUgASgEEjIKCHJlYWx0aW1lGAYgASgLMiAubm9penlsYWIuYWdlbnQudjEuUmVhbHRpbWVTdGF0cyJXCg1SZWFsdGltZVN0YXRzEhcKD2FjdGl2ZV9zZXNzaW9ucxgBIAEoDRIWCg50b3RhbF9zZXNzaW9ucxgCIAEoBBIVCg1zdWJzY3JpcHRpb25zGAMgASgNYgZwcm90bzM", [file_google_protobuf_timestamp, file_noizylab_agent_v1_task]);
+  fileDesc("Ch9ub2l6eWxhYi9hZ2VudC92MS9jaGFubmVsLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSLcAQoHQ2hhbm5lbBI3CglhbGxfdGFza3MYASABKAsyIi5ub2l6eWxhYi5hZ2VudC52MS5BbGxUYXNrc0NoYW5uZWxIABIRCgd0YXNrX2lkGAIgASgJSAASEwoJdGFza190eXBlGAMgASgJSAASNAoHbWV0cmljcxgEIAEoCzIhLm5vaXp5bGFiLmFnZW50LnYxLk1ldHJpY3NDaGFubmVsSAASMAoFYXVkaXQYBSABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5BdWRpdENoYW5uZWxIAEIICgZ0YXJnZXQiDgoMQXVkaXRDaGFubmVsIhEKD0FsbFRhc2tzQ2hhbm5lbCIQCg5NZXRyaWNzQ2hhbm5lbCLmAQoMQ2hhbm5lbEV2ZW50EhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCRIyCgp0YXNrX2V2ZW50GAIgASgLMhwubm9penlsYWIuYWdlbnQudjEuVGFza0V2ZW50SAASNQoHbWV0cmljcxgDIAEoCzIiLm5vaXp5bGFiLmFnZW50LnYxLk1ldHJpY3NTbmFwc2hvdEgAEjQKC2F1ZGl0X2V2ZW50GAUgASgLMh0ubm9penlsYWIuYWdlbnQudjEuQXVkaXRFdmVudEgAEhEKCXRhc2tfdHlwZRgEIAEoCUIJCgdwYXlsb2FkIs0BCg9NZXRyaWNzU25hcHNob3QSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcnVubmluZ190YXNrcxgCIAEoDRIUCgxxdWV1ZWRfdGFza3MYAyABKAQSFwoPc3VibWl0dGVkX3Rhc2tzGAQgASgEEhYKDmZpbmlzaGVkX3Rhc2tzGAUgASgEEjIKCHJlYWx0aW1lGAYgASgLMiAubm9penlsYWIuYWdlbnQudjEuUmVhbHRpbWVTdGF0cyJXCg1SZWFsdGltZVN0YXRzEhcKD2FjdGl2ZV9zZXNzaW9ucxgBIAEoDRIWCg50b3RhbF9zZXNzaW9ucxgCIAEoBBIVCg1zdWJzY3JpcHRpb25zGAMgASgNYgZwcm90bzM", [file_google_protobuf_timestamp, file_noizylab_agent_v1_audit, file_noizylab_agent_v1_task]);
 
 /**
  * Channel names a stream of events a caller can subscribe to, over the WebSocket gateway or
@@ -60,6 +62,14 @@ export type Channel = Message<"noizylab.agent.v1.Channel"> & {
      */
     value: MetricsChannel;
     case: "metrics";
+  } | {
+    /**
+     * Every audit event as it is recorded; admin keys only.
+     *
+     * @generated from field: noizylab.agent.v1.AuditChannel audit = 5;
+     */
+    value: AuditChannel;
+    case: "audit";
   } | { case: undefined; value?: undefined };
 };
 
@@ -69,6 +79,21 @@ export type Channel = Message<"noizylab.agent.v1.Channel"> & {
  */
 export const ChannelSchema: GenMessage<Channel> = /*@__PURE__*/
   messageDesc(file_noizylab_agent_v1_channel, 0);
+
+/**
+ * AuditChannel selects the audit stream; it has no settings.
+ *
+ * @generated from message noizylab.agent.v1.AuditChannel
+ */
+export type AuditChannel = Message<"noizylab.agent.v1.AuditChannel"> & {
+};
+
+/**
+ * Describes the message noizylab.agent.v1.AuditChannel.
+ * Use `create(AuditChannelSchema)` to create a new message.
+ */
+export const AuditChannelSchema: GenMessage<AuditChannel> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_channel, 1);
 
 /**
  * AllTasksChannel selects every task event; it has no settings.
@@ -83,7 +108,7 @@ export type AllTasksChannel = Message<"noizylab.agent.v1.AllTasksChannel"> & {
  * Use `create(AllTasksChannelSchema)` to create a new message.
  */
 export const AllTasksChannelSchema: GenMessage<AllTasksChannel> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_channel, 1);
+  messageDesc(file_noizylab_agent_v1_channel, 2);
 
 /**
  * MetricsChannel selects periodic metrics snapshots; it has no settings.
@@ -98,7 +123,7 @@ export type MetricsChannel = Message<"noizylab.agent.v1.MetricsChannel"> & {
  * Use `create(MetricsChannelSchema)` to create a new message.
  */
 export const MetricsChannelSchema: GenMessage<MetricsChannel> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_channel, 2);
+  messageDesc(file_noizylab_agent_v1_channel, 3);
 
 /**
  * ChannelEvent is one event delivered on a channel.
@@ -134,6 +159,14 @@ export type ChannelEvent = Message<"noizylab.agent.v1.ChannelEvent"> & {
      */
     value: MetricsSnapshot;
     case: "metrics";
+  } | {
+    /**
+     * An audit event.
+     *
+     * @generated from field: noizylab.agent.v1.AuditEvent audit_event = 5;
+     */
+    value: AuditEvent;
+    case: "auditEvent";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -149,7 +182,7 @@ export type ChannelEvent = Message<"noizylab.agent.v1.ChannelEvent"> & {
  * Use `create(ChannelEventSchema)` to create a new message.
  */
 export const ChannelEventSchema: GenMessage<ChannelEvent> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_channel, 3);
+  messageDesc(file_noizylab_agent_v1_channel, 4);
 
 /**
  * MetricsSnapshot is the server's state at one moment.
@@ -205,7 +238,7 @@ export type MetricsSnapshot = Message<"noizylab.agent.v1.MetricsSnapshot"> & {
  * Use `create(MetricsSnapshotSchema)` to create a new message.
  */
 export const MetricsSnapshotSchema: GenMessage<MetricsSnapshot> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_channel, 4);
+  messageDesc(file_noizylab_agent_v1_channel, 5);
 
 /**
  * RealtimeStats counts the WebSocket gateway's sessions and the channel subscriptions.
@@ -240,5 +273,5 @@ export type RealtimeStats = Message<"noizylab.agent.v1.RealtimeStats"> & {
  * Use `create(RealtimeStatsSchema)` to create a new message.
  */
 export const RealtimeStatsSchema: GenMessage<RealtimeStats> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_channel, 5);
+  messageDesc(file_noizylab_agent_v1_channel, 6);
 

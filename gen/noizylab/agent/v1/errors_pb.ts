@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file noizylab/agent/v1/errors.proto.
  */
 export const file_noizylab_agent_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("Ch5ub2l6eWxhYi9hZ2VudC92MS9lcnJvcnMucHJvdG8SEW5vaXp5bGFiLmFnZW50LnYxIjQKDkZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJYgZwcm90bzM");
+  fileDesc("Ch5ub2l6eWxhYi9hZ2VudC92MS9lcnJvcnMucHJvdG8SEW5vaXp5bGFiLmFnZW50LnYxIjQKDkZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIjsKCVJldHJ5SW5mbxIuCgtyZXRyeV9kZWxheRgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbmIGcHJvdG8z", [file_google_protobuf_duration]);
 
 /**
  * FieldViolation names a request field that broke a rule. It travels as an error detail of
@@ -40,4 +42,26 @@ export type FieldViolation = Message<"noizylab.agent.v1.FieldViolation"> & {
  */
 export const FieldViolationSchema: GenMessage<FieldViolation> = /*@__PURE__*/
   messageDesc(file_noizylab_agent_v1_errors, 0);
+
+/**
+ * RetryInfo says when to try again. It travels as an error detail of ResourceExhausted
+ * errors (a rate limit), along with a retry-after header in seconds.
+ *
+ * @generated from message noizylab.agent.v1.RetryInfo
+ */
+export type RetryInfo = Message<"noizylab.agent.v1.RetryInfo"> & {
+  /**
+   * How long to wait before the next request.
+   *
+   * @generated from field: google.protobuf.Duration retry_delay = 1;
+   */
+  retryDelay?: Duration | undefined;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.RetryInfo.
+ * Use `create(RetryInfoSchema)` to create a new message.
+ */
+export const RetryInfoSchema: GenMessage<RetryInfo> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_errors, 1);
 

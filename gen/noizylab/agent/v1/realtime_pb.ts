@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file noizylab/agent/v1/realtime.proto.
  */
 export const file_noizylab_agent_v1_realtime: GenFile = /*@__PURE__*/
-  fileDesc("CiBub2l6eWxhYi9hZ2VudC92MS9yZWFsdGltZS5wcm90bxIRbm9penlsYWIuYWdlbnQudjEinQIKC0NsaWVudEZyYW1lEhIKCnJlcXVlc3RfaWQYASABKAkSJwoEcGluZxgCIAEoCzIXLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdIABInCgRwb25nGAMgASgLMhcubm9penlsYWIuYWdlbnQudjEuUG9uZ0gAEiwKBHRhc2sYBCABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrRnJhbWVIABI2CglzdWJzY3JpYmUYBSABKAsyIS5ub2l6eWxhYi5hZ2VudC52MS5TdWJzY3JpYmVGcmFtZUgAEjoKC3Vuc3Vic2NyaWJlGAYgASgLMiMubm9penlsYWIuYWdlbnQudjEuVW5zdWJzY3JpYmVGcmFtZUgAQgYKBGtpbmQi7AMKC1NlcnZlckZyYW1lEhIKCnJlcXVlc3RfaWQYASABKAkSMgoHd2VsY29tZRgCIAEoCzIfLm5vaXp5bGFiLmFnZW50LnYxLldlbGNvbWVGcmFtZUgAEicKBHBpbmcYAyABKAsyFy5ub2l6eWxhYi5hZ2VudC52MS5QaW5nSAASJwoEcG9uZxgEIAEoCzIXLm5vaXp5bGFiLmFnZW50LnYxLlBvbmdIABIxCgR0YXNrGAUgASgLMiEubm9penlsYWIuYWdlbnQudjEuU3VibWl0UmVzcG9uc2VIABIuCgZyZXN1bHQYBiABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrRXZlbnRIABIuCgVlcnJvchgHIAEoCzIdLm5vaXp5bGFiLmFnZW50LnYxLkZyYW1lRXJyb3JIABI4CgpzdWJzY3JpYmVkGAggASgLMiIubm9penlsYWIuYWdlbnQudjEuU3Vic2NyaWJlZEZyYW1lSAASPAoMdW5zdWJzY3JpYmVkGAkgASgLMiQubm9penlsYWIuYWdlbnQudjEuVW5zdWJzY3JpYmVkRnJhbWVIABIwCgVldmVudBgKIAEoCzIfLm5vaXp5bGFiLmFnZW50LnYxLkNoYW5uZWxFdmVudEgAQgYKBGtpbmQiFQoEUGluZxINCgVub25jZRgBIAEoBCIVCgRQb25nEg0KBW5vbmNlGAEgASgEIlQKCVRhc2tGcmFtZRIwCgZzdWJtaXQYASABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5TdWJtaXRSZXF1ZXN0EhUKDXN0cmVhbV9ldmVudHMYAiABKAgiPQoOU3Vic2NyaWJlRnJhbWUSKwoHY2hhbm5lbBgBIAEoCzIaLm5vaXp5bGFiLmFnZW50LnYxLkNoYW5uZWwiKwoQVW5zdWJzY3JpYmVGcmFtZRIXCg9zdWJzY3JpcHRpb25faWQYASABKAkijgEKDFdlbGNvbWVGcmFtZRISCgpzZXNzaW9uX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDRIXCg9pZGxlX3RpbWVvdXRfbXMYAyABKA0SFwoPbWF4X2ZyYW1lX2J5dGVzGAQgASgNEhkKEW1heF9zdWJzY3JpcHRpb25zGAUgASgNIlcKD1N1YnNjcmliZWRGcmFtZRIXCg9zdWJzY3JpcHRpb25faWQYASABKAkSKwoHY2hhbm5lbBgCIAEoCzIaLm5vaXp5bGFiLmFnZW50LnYxLkNoYW5uZWwiLAoRVW5zdWJzY3JpYmVkRnJhbWUSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJIisKCkZyYW1lRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJYgZwcm90bzM", [file_noizylab_agent_v1_channel, file_noizylab_agent_v1_task, file_noizylab_agent_v1_task_service]);
+  fileDesc("CiBub2l6eWxhYi9hZ2VudC92MS9yZWFsdGltZS5wcm90bxIRbm9penlsYWIuYWdlbnQudjEiywIKC0NsaWVudEZyYW1lEhIKCnJlcXVlc3RfaWQYASABKAkSJwoEcGluZxgCIAEoCzIXLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdIABInCgRwb25nGAMgASgLMhcubm9penlsYWIuYWdlbnQudjEuUG9uZ0gAEiwKBHRhc2sYBCABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrRnJhbWVIABI2CglzdWJzY3JpYmUYBSABKAsyIS5ub2l6eWxhYi5hZ2VudC52MS5TdWJzY3JpYmVGcmFtZUgAEjoKC3Vuc3Vic2NyaWJlGAYgASgLMiMubm9penlsYWIuYWdlbnQudjEuVW5zdWJzY3JpYmVGcmFtZUgAEiwKBGF1dGgYByABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5BdXRoRnJhbWVIAEIGCgRraW5kIqwECgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgJEjIKB3dlbGNvbWUYAiABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5XZWxjb21lRnJhbWVIABInCgRwaW5nGAMgASgLMhcubm9penlsYWIuYWdlbnQudjEuUGluZ0gAEicKBHBvbmcYBCABKAsyFy5ub2l6eWxhYi5hZ2VudC52MS5Qb25nSAASMQoEdGFzaxgFIAEoCzIhLm5vaXp5bGFiLmFnZW50LnYxLlN1Ym1pdFJlc3BvbnNlSAASLgoGcmVzdWx0GAYgASgLMhwubm9penlsYWIuYWdlbnQudjEuVGFza0V2ZW50SAASLgoFZXJyb3IYByABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5GcmFtZUVycm9ySAASOAoKc3Vic2NyaWJlZBgIIAEoCzIiLm5vaXp5bGFiLmFnZW50LnYxLlN1YnNjcmliZWRGcmFtZUgAEjwKDHVuc3Vic2NyaWJlZBgJIAEoCzIkLm5vaXp5bGFiLmFnZW50LnYxLlVuc3Vic2NyaWJlZEZyYW1lSAASMAoFZXZlbnQYCiABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsRXZlbnRIABI+Cg1hdXRoZW50aWNhdGVkGAsgASgLMiUubm9penlsYWIuYWdlbnQudjEuQXV0aGVudGljYXRlZEZyYW1lSABCBgoEa2luZCIcCglBdXRoRnJhbWUSDwoHYXBpX2tleRgBIAEoCSIkChJBdXRoZW50aWNhdGVkRnJhbWUSDgoGa2V5X2lkGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiFQoEUG9uZxINCgVub25jZRgBIAEoBCJUCglUYXNrRnJhbWUSMAoGc3VibWl0GAEgASgLMiAubm9penlsYWIuYWdlbnQudjEuU3VibWl0UmVxdWVzdBIVCg1zdHJlYW1fZXZlbnRzGAIgASgIIj0KDlN1YnNjcmliZUZyYW1lEisKB2NoYW5uZWwYASABKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIisKEFVuc3Vic2NyaWJlRnJhbWUSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJIr4BCgxXZWxjb21lRnJhbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAiABKA0SFwoPaWRsZV90aW1lb3V0X21zGAMgASgNEhcKD21heF9mcmFtZV9ieXRlcxgEIAEoDRIZChFtYXhfc3Vic2NyaXB0aW9ucxgFIAEoDRIVCg1hdXRoZW50aWNhdGVkGAYgASgIEhcKD2F1dGhfdGltZW91dF9tcxgHIAEoDSJXCg9TdWJzY3JpYmVkRnJhbWUSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEisKB2NoYW5uZWwYAiABKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIiwKEVVuc3Vic2NyaWJlZEZyYW1lEhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCSIrCgpGcmFtZUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCWIGcHJvdG8z", [file_noizylab_agent_v1_channel, file_noizylab_agent_v1_task, file_noizylab_agent_v1_task_service]);
 
 /**
  * ClientFrame is one WebSocket message from a client to the gateway at /ws: a text frame in
@@ -78,6 +78,14 @@ export type ClientFrame = Message<"noizylab.agent.v1.ClientFrame"> & {
      */
     value: UnsubscribeFrame;
     case: "unsubscribe";
+  } | {
+    /**
+     * Authenticates a session opened without a key (as browsers must); it must come first.
+     *
+     * @generated from field: noizylab.agent.v1.AuthFrame auth = 7;
+     */
+    value: AuthFrame;
+    case: "auth";
   } | { case: undefined; value?: undefined };
 };
 
@@ -178,6 +186,14 @@ export type ServerFrame = Message<"noizylab.agent.v1.ServerFrame"> & {
      */
     value: ChannelEvent;
     case: "event";
+  } | {
+    /**
+     * The session is authenticated: the answer to an auth frame.
+     *
+     * @generated from field: noizylab.agent.v1.AuthenticatedFrame authenticated = 11;
+     */
+    value: AuthenticatedFrame;
+    case: "authenticated";
   } | { case: undefined; value?: undefined };
 };
 
@@ -187,6 +203,48 @@ export type ServerFrame = Message<"noizylab.agent.v1.ServerFrame"> & {
  */
 export const ServerFrameSchema: GenMessage<ServerFrame> = /*@__PURE__*/
   messageDesc(file_noizylab_agent_v1_realtime, 1);
+
+/**
+ * AuthFrame carries an API key in the first frame of a session.
+ *
+ * @generated from message noizylab.agent.v1.AuthFrame
+ */
+export type AuthFrame = Message<"noizylab.agent.v1.AuthFrame"> & {
+  /**
+   * The key, as in "authorization: Bearer <key>".
+   *
+   * @generated from field: string api_key = 1;
+   */
+  apiKey: string;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.AuthFrame.
+ * Use `create(AuthFrameSchema)` to create a new message.
+ */
+export const AuthFrameSchema: GenMessage<AuthFrame> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_realtime, 2);
+
+/**
+ * AuthenticatedFrame confirms who the session acts as.
+ *
+ * @generated from message noizylab.agent.v1.AuthenticatedFrame
+ */
+export type AuthenticatedFrame = Message<"noizylab.agent.v1.AuthenticatedFrame"> & {
+  /**
+   * The key's public id.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.AuthenticatedFrame.
+ * Use `create(AuthenticatedFrameSchema)` to create a new message.
+ */
+export const AuthenticatedFrameSchema: GenMessage<AuthenticatedFrame> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_realtime, 3);
 
 /**
  * Ping asks for a Pong.
@@ -207,7 +265,7 @@ export type Ping = Message<"noizylab.agent.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 2);
+  messageDesc(file_noizylab_agent_v1_realtime, 4);
 
 /**
  * Pong answers a Ping.
@@ -228,7 +286,7 @@ export type Pong = Message<"noizylab.agent.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 3);
+  messageDesc(file_noizylab_agent_v1_realtime, 5);
 
 /**
  * TaskFrame submits a task over the socket.
@@ -256,7 +314,7 @@ export type TaskFrame = Message<"noizylab.agent.v1.TaskFrame"> & {
  * Use `create(TaskFrameSchema)` to create a new message.
  */
 export const TaskFrameSchema: GenMessage<TaskFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 4);
+  messageDesc(file_noizylab_agent_v1_realtime, 6);
 
 /**
  * SubscribeFrame opens a subscription.
@@ -277,7 +335,7 @@ export type SubscribeFrame = Message<"noizylab.agent.v1.SubscribeFrame"> & {
  * Use `create(SubscribeFrameSchema)` to create a new message.
  */
 export const SubscribeFrameSchema: GenMessage<SubscribeFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 5);
+  messageDesc(file_noizylab_agent_v1_realtime, 7);
 
 /**
  * UnsubscribeFrame closes a subscription.
@@ -298,7 +356,7 @@ export type UnsubscribeFrame = Message<"noizylab.agent.v1.UnsubscribeFrame"> & {
  * Use `create(UnsubscribeFrameSchema)` to create a new message.
  */
 export const UnsubscribeFrameSchema: GenMessage<UnsubscribeFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 6);
+  messageDesc(file_noizylab_agent_v1_realtime, 8);
 
 /**
  * WelcomeFrame tells a new session about itself.
@@ -340,6 +398,20 @@ export type WelcomeFrame = Message<"noizylab.agent.v1.WelcomeFrame"> & {
    * @generated from field: uint32 max_subscriptions = 5;
    */
   maxSubscriptions: number;
+
+  /**
+   * False when the session must send an auth frame first, within auth_timeout_ms.
+   *
+   * @generated from field: bool authenticated = 6;
+   */
+  authenticated: boolean;
+
+  /**
+   * How long an unauthenticated session has to send its auth frame, in milliseconds.
+   *
+   * @generated from field: uint32 auth_timeout_ms = 7;
+   */
+  authTimeoutMs: number;
 };
 
 /**
@@ -347,7 +419,7 @@ export type WelcomeFrame = Message<"noizylab.agent.v1.WelcomeFrame"> & {
  * Use `create(WelcomeFrameSchema)` to create a new message.
  */
 export const WelcomeFrameSchema: GenMessage<WelcomeFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 7);
+  messageDesc(file_noizylab_agent_v1_realtime, 9);
 
 /**
  * SubscribedFrame confirms a subscription.
@@ -375,7 +447,7 @@ export type SubscribedFrame = Message<"noizylab.agent.v1.SubscribedFrame"> & {
  * Use `create(SubscribedFrameSchema)` to create a new message.
  */
 export const SubscribedFrameSchema: GenMessage<SubscribedFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 8);
+  messageDesc(file_noizylab_agent_v1_realtime, 10);
 
 /**
  * UnsubscribedFrame confirms the end of a subscription.
@@ -396,7 +468,7 @@ export type UnsubscribedFrame = Message<"noizylab.agent.v1.UnsubscribedFrame"> &
  * Use `create(UnsubscribedFrameSchema)` to create a new message.
  */
 export const UnsubscribedFrameSchema: GenMessage<UnsubscribedFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 9);
+  messageDesc(file_noizylab_agent_v1_realtime, 11);
 
 /**
  * FrameError says why a frame was refused; the session stays open unless it says otherwise.
@@ -424,5 +496,5 @@ export type FrameError = Message<"noizylab.agent.v1.FrameError"> & {
  * Use `create(FrameErrorSchema)` to create a new message.
  */
 export const FrameErrorSchema: GenMessage<FrameError> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 10);
+  messageDesc(file_noizylab_agent_v1_realtime, 12);
 

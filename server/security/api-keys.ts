@@ -1,0 +1,55 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+
+// A key reads "ca_<key id>_<secret>": the id is public (logs and audit rows name it), the
+// secret is 256 random bits and is never stored, only its SHA-256.
+const keyPattern = /^ca_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** NewKey is a freshly made key: the full key to hand out once, its id and its secret's hash. */
+export interface NewKey {
+  readonly key: string;
+  readonly keyId: string;
+  /** The secret part; the caller derives the signing key from it, then forgets it. */
+  readonly secret: string;
+  readonly secretHash: Buffer;
+}
+
+function hashSecret(secret: string): Buffer {
+  return createHash("sha256").update(secret).digest();
+}
+
+/** generateKey makes a new random key. */
+export function generateKey(): NewKey {
+  const keyId = randomBytes(6).toString("hex");
+  const secret = randomBytes(32).toString("base64url");
+  return { key: `ca_${keyId}_${secret}`, keyId, secret, secretHash: hashSecret(secret) };
+}
+
+/** ParsedKey is a key split into its id and secret. */
+export interface ParsedKey {
+  readonly keyId: string;
+  readonly secret: string;
+}
+
+/** parseKey splits a key; undefined when it is not shaped like one. */
+export function parseKey(key: string): ParsedKey | undefined {
+  const match = keyPattern.exec(key);
+  return match ? { keyId: match[1] as string, secret: match[2] as string } : undefined;
+}
+
+/** secretMatches compares a secret with a stored hash in constant time. */
+export function secretMatches(secret: string, secretHash: Uint8Array): boolean {
+  const hash = hashSecret(secret);
+  return hash.byteLength === secretHash.byteLength && timingSafeEqual(hash, secretHash);
+}
+
+/** keyFromHeaders reads a key from "authorization: Bearer <key>" or "x-api-key: <key>". */
+export function keyFromHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): string | undefined {
+  const authorization = headers.authorization;
+  if (typeof authorization === "string" && /^bearer /i.test(authorization)) {
+    return authorization.slice(7).trim();
+  }
+  const apiKey = headers["x-api-key"];
+  return typeof apiKey === "string" ? apiKey.trim() : undefined;
+}

@@ -1,0 +1,134 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { deriveSigningKey } from "../../clients/shared/request-signing.js";
+import { type KeyInfo, KeyInfoSchema, Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
+import type { KeyStore, StoredKey } from "../store/key-store.js";
+import { invalidField } from "../tasks/task-errors.js";
+import { generateKey, parseKey, secretMatches } from "./api-keys.js";
+import type { RateLimit } from "./rate-limiter.js";
+import type { Caller } from "./scopes.js";
+
+/** infoOf describes a stored key for callers: everything but the hash. */
+export function infoOf(key: StoredKey): KeyInfo {
+  return create(KeyInfoSchema, {
+    keyId: key.keyId,
+    name: key.name,
+    scopes: [...key.scopes],
+    createdAt: timestampFromMs(key.createdAt),
+    expiresAt: key.expiresAt === null ? undefined : timestampFromMs(key.expiresAt),
+    revokedAt: key.revokedAt === null ? undefined : timestampFromMs(key.revokedAt),
+    rateLimit: key.rateLimit ?? undefined,
+    requireSignature: key.requireSignature,
+  });
+}
+
+/** NewKeyRequest describes a key to make. */
+export interface NewKeyRequest {
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+  /** Milliseconds since the epoch; undefined for never. */
+  readonly expiresAt?: number | undefined;
+  /** Undefined for the server's default. */
+  readonly rateLimit?: RateLimit | undefined;
+  /** Whether every request with the key must be signed. */
+  readonly requireSignature?: boolean | undefined;
+}
+
+/** KeyManager makes, checks and revokes API keys. */
+export interface KeyManager {
+  /** create makes a key and returns it with its description; the key is never readable again. */
+  create(request: NewKeyRequest): Promise<{ key: string; info: KeyInfo }>;
+  list(): Promise<KeyInfo[]>;
+  revoke(keyId: string): Promise<KeyInfo>;
+  /**
+   * authenticate checks a key and returns its caller. A missing, malformed, unknown,
+   * revoked or expired key is Unauthenticated; the error names the key id when there is one.
+   */
+  authenticate(key: string | undefined): Promise<Caller>;
+  /**
+   * bootstrap makes an admin key when there is none at all, writes it to <dataDir>/admin.key
+   * (mode 0600) and returns that path; undefined when keys already exist.
+   */
+  bootstrap(dataDir: string): Promise<string | undefined>;
+}
+
+const unauthenticated = (message: string) => new ConnectError(message, Code.Unauthenticated);
+
+/** createKeyManager works on the store's keys. */
+export function createKeyManager(keys: KeyStore): KeyManager {
+  async function create({ name, scopes, expiresAt, rateLimit, requireSignature }: NewKeyRequest) {
+    if (name.length < 1 || name.length > 100)
+      throw invalidField("name", "must be 1 to 100 characters");
+    if (scopes.length === 0) throw invalidField("scopes", "name at least one scope");
+    if (scopes.some((scope) => Scope[scope] === undefined || scope === Scope.UNSPECIFIED)) {
+      throw invalidField("scopes", "holds a value that is not a scope");
+    }
+    if (expiresAt !== undefined && expiresAt <= Date.now())
+      throw invalidField("expires_at", "must be in the future");
+    const made = generateKey();
+    const stored: StoredKey = {
+      keyId: made.keyId,
+      name,
+      scopes: [...new Set(scopes)],
+      secretHash: made.secretHash,
+      createdAt: Date.now(),
+      expiresAt: expiresAt ?? null,
+      revokedAt: null,
+      rateLimit: rateLimit ? { perSecond: rateLimit.perSecond, burst: rateLimit.burst } : null,
+      signingKey: await deriveSigningKey(made.secret),
+      requireSignature: requireSignature ?? false,
+    };
+    await keys.insert(stored);
+    return { key: made.key, info: infoOf(stored) };
+  }
+
+  return {
+    create,
+    async list() {
+      return (await keys.list()).map(infoOf);
+    },
+    async revoke(keyId) {
+      const revoked = await keys.revoke(keyId, Date.now());
+      if (revoked === undefined) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
+      return infoOf(revoked);
+    },
+    async authenticate(key) {
+      if (key === undefined || key === "") {
+        throw unauthenticated(
+          'missing API key: send "authorization: Bearer <key>" or "x-api-key: <key>"',
+        );
+      }
+      const parsed = parseKey(key);
+      const stored = parsed && (await keys.get(parsed.keyId));
+      if (
+        parsed === undefined ||
+        stored === undefined ||
+        !secretMatches(parsed.secret, stored.secretHash)
+      ) {
+        throw unauthenticated("unknown API key");
+      }
+      if (stored.revokedAt !== null) throw unauthenticated(`API key ${stored.keyId} was revoked`);
+      if (stored.expiresAt !== null && stored.expiresAt <= Date.now()) {
+        throw unauthenticated(
+          `API key ${stored.keyId} expired at ${new Date(stored.expiresAt).toISOString()}`,
+        );
+      }
+      return {
+        keyId: stored.keyId,
+        scopes: new Set(stored.scopes),
+        rateLimit: stored.rateLimit ?? undefined,
+        signing: { key: stored.signingKey, required: stored.requireSignature },
+      };
+    },
+    async bootstrap(dataDir) {
+      if ((await keys.count()) > 0) return undefined;
+      const { key } = await create({ name: "admin (made at first start)", scopes: [Scope.ADMIN] });
+      const path = join(dataDir, "admin.key");
+      writeFileSync(path, `${key}\n`, { mode: 0o600 });
+      return path;
+    },
+  };
+}

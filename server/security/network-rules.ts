@@ -1,0 +1,110 @@
+import { BlockList, isIP } from "node:net";
+
+/** NetworkRulesOptions are the operator's IP and country rules. */
+export interface NetworkRulesOptions {
+  /** CIDRs or addresses allowed in; empty allows everyone not denied. */
+  readonly allow: readonly string[];
+  /** CIDRs or addresses kept out; deny wins over allow. */
+  readonly deny: readonly string[];
+  /** Proxies whose X-Forwarded-For / Forwarded and country headers are believed. */
+  readonly trustedProxies: readonly string[];
+  /** The header a trusted proxy puts the country in, for example "cf-ipcountry". */
+  readonly countryHeader: string;
+  /** ISO 3166 country codes allowed in; empty allows every country not blocked. */
+  readonly allowCountries: readonly string[];
+  /** ISO 3166 country codes kept out. */
+  readonly blockCountries: readonly string[];
+  /** Whether a request whose country is not known gets in when country rules are set. */
+  readonly allowUnknownCountry: boolean;
+}
+
+/** Peer is where a request comes from, as the rules see it. */
+export interface Peer {
+  /** The client's address: the socket's, or the one a trusted proxy forwarded. */
+  readonly ip: string;
+  /** Its country, when a trusted proxy said; empty when not known. */
+  readonly country: string;
+}
+
+/** unmapped turns an IPv4-mapped IPv6 address (::ffff:10.0.0.1) into its IPv4 form. */
+export function unmapped(address: string): string {
+  const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return match ? (match[1] as string) : address;
+}
+
+/** blockListOf parses CIDRs ("10.0.0.0/8", "2001:db8::/32") and single addresses. */
+export function blockListOf(entries: readonly string[], setting: string): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address = "", prefix] = entry.split("/");
+    const family = isIP(address);
+    const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
+    if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
+      throw new Error(`${setting}: ${JSON.stringify(entry)} is not an IP address or CIDR`);
+    }
+    list.addSubnet(address, bits, family === 6 ? "ipv6" : "ipv4");
+  }
+  return list;
+}
+
+function contains(list: BlockList, address: string): boolean {
+  const ip = unmapped(address);
+  const family = isIP(ip);
+  return family !== 0 && list.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+
+// The client address a proxy reports: the first entry of Forwarded's for= or of X-Forwarded-For.
+function forwardedFor(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const forwarded = headers.forwarded;
+  if (typeof forwarded === "string") {
+    const match = /for="?\[?([^\]",;]+)/i.exec(forwarded);
+    if (match?.[1]) return match[1];
+  }
+  const xff = headers["x-forwarded-for"];
+  return typeof xff === "string" ? xff.split(",")[0]?.trim() : undefined;
+}
+
+/** NetworkRules decide from an address and headers whether a peer may come in. */
+export interface NetworkRules {
+  /** peerOf works out the peer; forwarding headers count only from trusted proxies. */
+  peerOf(socketAddress: string, headers: Record<string, string | string[] | undefined>): Peer;
+  /** refusalOf is why the peer is kept out, or undefined when it may come in. */
+  refusalOf(peer: Peer): string | undefined;
+}
+
+/** createNetworkRules compiles the rules once. */
+export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
+  const allow = blockListOf(options.allow, "ipAllow");
+  const deny = blockListOf(options.deny, "ipDeny");
+  const proxies = blockListOf(options.trustedProxies, "trustedProxies");
+  const allowCountries = new Set(options.allowCountries.map((c) => c.toUpperCase()));
+  const blockCountries = new Set(options.blockCountries.map((c) => c.toUpperCase()));
+  const countryRules = allowCountries.size > 0 || blockCountries.size > 0;
+  return {
+    peerOf(socketAddress, headers) {
+      const direct = unmapped(socketAddress);
+      if (!contains(proxies, direct)) return { ip: direct, country: "" };
+      const forwarded = forwardedFor(headers);
+      const country = headers[options.countryHeader];
+      return {
+        ip: forwarded && isIP(unmapped(forwarded)) ? unmapped(forwarded) : direct,
+        country: typeof country === "string" ? country.trim().toUpperCase() : "",
+      };
+    },
+    refusalOf(peer) {
+      if (contains(deny, peer.ip)) return `address ${peer.ip} is denied`;
+      if (options.allow.length > 0 && !contains(allow, peer.ip))
+        return `address ${peer.ip} is not allowed`;
+      if (!countryRules) return undefined;
+      if (peer.country === "" || peer.country === "XX") {
+        return options.allowUnknownCountry
+          ? undefined
+          : "country unknown, and unknown countries are not allowed";
+      }
+      if (blockCountries.has(peer.country)) return `country ${peer.country} is blocked`;
+      if (allowCountries.size > 0 && !allowCountries.has(peer.country))
+        return `country ${peer.country} is not allowed`;
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import type { ConnectError } from "@connectrpc/connect";
+import {
+  codeToHttpStatus,
+  endStreamToJson,
+  errorToJsonBytes,
+} from "@connectrpc/connect/protocol-connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import type { NodeRequest, NodeResponse } from "./node-types.js";
+
+/** protocolOf names a request's protocol from its content type, for answers and audit rows. */
+export function protocolOf(contentType: string): "grpc" | "grpc-web" | "connect" {
+  if (contentType.startsWith("application/grpc-web")) return "grpc-web";
+  if (contentType.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}
+
+// A refused caller may send this much body before its connection is cut.
+const maxDiscardedBytes = 4 * 1024 * 1024;
+
+/**
+ * discardBody lets the rest of the request body arrive and drops it, unparsed: Node resets an
+ * HTTP/2 stream answered while its body is still coming (the client sees ENHANCE_YOUR_CALM
+ * instead of the answer), and an HTTP/1.1 connection could not be reused. A body past the
+ * cap cuts the connection instead.
+ */
+function discardBody(request: NodeRequest): Promise<void> {
+  if (request.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    let received = 0;
+    request.on("data", (chunk: Buffer) => {
+      received += chunk.byteLength;
+      if (received > maxDiscardedBytes) request.destroy();
+    });
+    request.once("end", resolve);
+    request.once("close", resolve);
+    request.once("error", resolve);
+  });
+}
+
+/**
+ * writeRefusal answers a request with an error in its own protocol, never parsing its body:
+ * a trailers-only response for gRPC and gRPC-Web, an end-stream message for Connect streams,
+ * and a JSON error with the matching HTTP status for Connect unary calls.
+ */
+export async function writeRefusal(
+  request: NodeRequest,
+  response: NodeResponse,
+  error: ConnectError,
+  extraHeaders: Record<string, string> = {},
+): Promise<void> {
+  await discardBody(request);
+  const contentType = String(request.headers["content-type"] ?? "");
+  const protocol = protocolOf(contentType);
+  if (protocol !== "connect") {
+    const headers: Record<string, string> = { ...extraHeaders, "content-type": contentType };
+    setTrailerStatus(new Headers(), error).forEach((value, name) => {
+      headers[name] = value;
+    });
+    response.writeHead(200, headers);
+    response.end();
+    return;
+  }
+  if (contentType.startsWith("application/connect+")) {
+    const json = new TextEncoder().encode(
+      JSON.stringify(endStreamToJson(new Headers(), error, undefined)),
+    );
+    const envelope = new Uint8Array(5 + json.byteLength);
+    envelope[0] = 0b10; // end of stream
+    new DataView(envelope.buffer).setUint32(1, json.byteLength);
+    envelope.set(json, 5);
+    response.writeHead(200, { ...extraHeaders, "content-type": contentType });
+    response.end(envelope);
+    return;
+  }
+  const status = codeToHttpStatus(error.code);
+  response.writeHead(status, { ...extraHeaders, "content-type": "application/json" });
+  response.end(errorToJsonBytes(error, undefined));
+}

@@ -1,0 +1,100 @@
+import type Database from "better-sqlite3";
+import type { Scope } from "../../../gen/noizylab/agent/v1/key_service_pb.js";
+import type { KeyStore, StoredKey } from "../key-store.js";
+
+interface KeyRow {
+  key_id: string;
+  name: string;
+  scopes: string;
+  secret_hash: Uint8Array;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  rate_per_second: number | null;
+  rate_burst: number | null;
+  signing_key: Uint8Array;
+  require_signature: number;
+}
+
+function keyFromRow(row: KeyRow): StoredKey {
+  return {
+    keyId: row.key_id,
+    name: row.name,
+    scopes: row.scopes === "" ? [] : (row.scopes.split(",").map(Number) as Scope[]),
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    rateLimit:
+      row.rate_per_second === null || row.rate_burst === null
+        ? null
+        : { perSecond: row.rate_per_second, burst: row.rate_burst },
+    signingKey: row.signing_key,
+    requireSignature: row.require_signature === 1,
+  };
+}
+
+/**
+ * createSqliteKeyStore keeps API keys in the api_keys table, and request nonces in
+ * request_nonces through nonceDb: a connection to the same file with synchronous=NORMAL, so
+ * recording a nonce costs no fsync (a power cut may forget nonces of the last moments; a crash
+ * of the process does not).
+ */
+export function createSqliteKeyStore(db: Database.Database, nonceDb: Database.Database): KeyStore {
+  const insert = db.prepare(
+    `INSERT INTO api_keys (key_id, name, scopes, secret_hash, created_at, expires_at, revoked_at,
+       rate_per_second, rate_burst, signing_key, require_signature)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const select = db.prepare<[string], KeyRow>("SELECT * FROM api_keys WHERE key_id = ?");
+  const selectAll = db.prepare<[], KeyRow>(
+    "SELECT * FROM api_keys ORDER BY created_at DESC, key_id",
+  );
+  const revoke = db.prepare(
+    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
+  );
+  const count = db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM api_keys");
+  const forgetNonces = nonceDb.prepare("DELETE FROM request_nonces WHERE expires_at < ?");
+  const insertNonce = nonceDb.prepare(
+    "INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+  );
+  const useNonce = nonceDb.transaction((keyId: string, nonce: string, expiresAt: number) => {
+    forgetNonces.run(Date.now());
+    return insertNonce.run(keyId, nonce, expiresAt).changes === 1;
+  });
+  return {
+    async useNonce(keyId, nonce, expiresAt) {
+      return useNonce.immediate(keyId, nonce, expiresAt);
+    },
+    async insert(key) {
+      insert.run(
+        key.keyId,
+        key.name,
+        key.scopes.join(","),
+        key.secretHash,
+        key.createdAt,
+        key.expiresAt,
+        key.revokedAt,
+        key.rateLimit?.perSecond ?? null,
+        key.rateLimit?.burst ?? null,
+        key.signingKey,
+        key.requireSignature ? 1 : 0,
+      );
+    },
+    async get(keyId) {
+      const row = select.get(keyId);
+      return row && keyFromRow(row);
+    },
+    async list() {
+      return selectAll.all().map(keyFromRow);
+    },
+    async revoke(keyId, at) {
+      revoke.run(at, keyId);
+      const row = select.get(keyId);
+      return row && keyFromRow(row);
+    },
+    async count() {
+      return (count.get() as { n: number }).n;
+    },
+  };
+}
