@@ -53,6 +53,8 @@ export interface AgentConfig {
   readonly trustedProxies: string;
   /** The header a trusted proxy puts the client's country in. */
   readonly countryHeader: string;
+  /** A MaxMind-format (.mmdb) country database to look clients' countries up in; none when empty. */
+  readonly countryDatabase: string;
   /** ISO country codes allowed in, comma-separated; empty allows every country not blocked. */
   readonly allowCountries: string;
   /** ISO country codes kept out, comma-separated. */
@@ -116,6 +118,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   ipDeny: { kind: "string", fallback: "" },
   trustedProxies: { kind: "string", fallback: "" },
   countryHeader: { kind: "string", fallback: "cf-ipcountry" },
+  countryDatabase: { kind: "string", fallback: "" },
   allowCountries: { kind: "string", fallback: "" },
   blockCountries: { kind: "string", fallback: "" },
   unknownCountry: { kind: "string", fallback: "allow" },

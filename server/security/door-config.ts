@@ -1,4 +1,5 @@
 import type { AgentConfig } from "../config.js";
+import { openCountryDatabase } from "./country-database.js";
 import type { DoorOptions } from "./door.js";
 import type { KeyManager } from "./key-manager.js";
 import { createNetworkRules } from "./network-rules.js";
@@ -25,6 +26,7 @@ export function doorOptionsOf(config: AgentConfig, keys: KeyManager): DoorOption
       allowCountries: listOf(config.allowCountries),
       blockCountries: listOf(config.blockCountries),
       allowUnknownCountry: config.unknownCountry === "allow",
+      countryOf: config.countryDatabase ? openCountryDatabase(config.countryDatabase) : undefined,
     }),
     limiter: createRateLimiter(),
     defaultRateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },

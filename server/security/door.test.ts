@@ -22,6 +22,17 @@ import { createKeyManager } from "./key-manager.js";
 import { createNetworkRules } from "./network-rules.js";
 import { createRateLimiter } from "./rate-limiter.js";
 
+// A real GeoLite2 country database, from an npm package pinned by the lockfile.
+const geoDatabase = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "node_modules",
+  "@ip-location-db",
+  "geolite2-country-mmdb",
+  "geolite2-country.mmdb",
+);
+
 const submitPath = "/noizylab.agent.v1.TaskService/Submit";
 const goodBody = '{"spec":{"echo":{"text":"hi"}}}';
 
@@ -73,6 +84,8 @@ interface Row {
   readonly message: string;
   /** Refusals by the door leave an audit row with the reason; errors of the RPC itself do not. */
   readonly refusal: boolean;
+  /** The peer the audit row names, when not the test's own 127.0.0.1. */
+  readonly peerIp?: string;
 }
 
 async function keyWith(server: TestAgent, scopes: Scope[], requireSignature = false) {
@@ -209,6 +222,22 @@ const rows: Row[] = [
     refusal: true,
   },
   {
+    name: "a blocked country, from a MaxMind database",
+    config: {
+      trustedProxies: "127.0.0.1",
+      countryDatabase: geoDatabase,
+      blockCountries: "GB",
+    },
+    // The proxy forwards a client whose address the database places in Great Britain.
+    request: async (server) => ({
+      headers: { ...bearer(server.apiKey), "x-forwarded-for": "81.2.69.142" },
+    }),
+    code: Code.PermissionDenied,
+    message: "country GB is blocked",
+    refusal: true,
+    peerIp: "81.2.69.142",
+  },
+  {
     name: "an oversized message",
     config: { maxMessageBytes: 2048 },
     request: async (server) => ({
@@ -306,7 +335,7 @@ describe("the door, one row per way in that must fail", () => {
     }
     const [event] = await audited(server, since, 1);
     expect(event?.code).toBe(row.code === "ok" ? "ok" : json.code);
-    expect(event?.peerIp).toBe("127.0.0.1");
+    expect(event?.peerIp).toBe(row.peerIp ?? "127.0.0.1");
     expect(event?.reason !== "").toBe(row.refusal);
     // The server serves the next good request.
     const next = await post(server, bearer(server.apiKey));

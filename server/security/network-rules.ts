@@ -16,6 +16,8 @@ export interface NetworkRulesOptions {
   readonly blockCountries: readonly string[];
   /** Whether a request whose country is not known gets in when country rules are set. */
   readonly allowUnknownCountry: boolean;
+  /** Looks an address up in a country database, when one is configured. */
+  readonly countryOf?: ((ip: string) => string | undefined) | undefined;
 }
 
 /** Peer is where a request comes from, as the rules see it. */
@@ -83,12 +85,16 @@ export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
   return {
     peerOf(socketAddress, headers) {
       const direct = unmapped(socketAddress);
-      if (!contains(proxies, direct)) return { ip: direct, country: "" };
+      const lookUp = (ip: string) => options.countryOf?.(ip)?.toUpperCase() ?? "";
+      if (!contains(proxies, direct)) return { ip: direct, country: lookUp(direct) };
       const forwarded = forwardedFor(headers);
-      const country = headers[options.countryHeader];
+      const ip = forwarded && isIP(unmapped(forwarded)) ? unmapped(forwarded) : direct;
+      const header = headers[options.countryHeader];
+      // A trusted proxy's country header wins; else the database's answer for the client's address.
       return {
-        ip: forwarded && isIP(unmapped(forwarded)) ? unmapped(forwarded) : direct,
-        country: typeof country === "string" ? country.trim().toUpperCase() : "",
+        ip,
+        country:
+          typeof header === "string" && header.trim() ? header.trim().toUpperCase() : lookUp(ip),
       };
     },
     refusalOf(peer) {
