@@ -65,6 +65,8 @@ export interface AgentConfig {
   readonly rateLimitPerSecond: number;
   /** Requests a key may make at once after a quiet spell, unless it has its own limit. */
   readonly rateLimitBurst: number;
+  /** Further per-key limits on calls needing a scope: "tasks:submit=50/100,…" (per second/burst). */
+  readonly scopeRateLimits: string;
   /** How long a connection has to send its first bytes, and an HTTP/1.1 request its headers. */
   readonly headerTimeoutMs: number;
   /** The most HTTP/2 streams one connection may have open. */
@@ -124,6 +126,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   unknownCountry: { kind: "string", fallback: "allow" },
   rateLimitPerSecond: { kind: "integer", fallback: 100, min: 1, max: 1_000_000 },
   rateLimitBurst: { kind: "integer", fallback: 200, min: 1, max: 1_000_000 },
+  scopeRateLimits: { kind: "string", fallback: "" },
   headerTimeoutMs: { kind: "integer", fallback: 10_000, min: 100, max: 600_000 },
   maxConcurrentStreams: { kind: "integer", fallback: 1_000, min: 1, max: 100_000 },
   audit: { kind: "string", fallback: "on" },

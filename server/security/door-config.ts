@@ -1,9 +1,11 @@
+import type { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import type { AgentConfig } from "../config.js";
 import { openCountryDatabase } from "./country-database.js";
 import type { DoorOptions } from "./door.js";
 import type { KeyManager } from "./key-manager.js";
 import { createNetworkRules } from "./network-rules.js";
-import { createRateLimiter } from "./rate-limiter.js";
+import { createRateLimiter, type RateLimit } from "./rate-limiter.js";
+import { parseScope } from "./scopes.js";
 
 /** listOf splits a comma-separated setting. */
 function listOf(value: string): string[] {
@@ -11,6 +13,22 @@ function listOf(value: string): string[] {
     .split(",")
     .map((item) => item.trim())
     .filter(Boolean);
+}
+
+/** scopeLimitsOf reads "tasks:submit=50/100,tasks:read=500/1000" (per second / burst). */
+export function scopeLimitsOf(value: string): Map<Scope, RateLimit> {
+  const limits = new Map<Scope, RateLimit>();
+  for (const item of listOf(value)) {
+    const match = /^([a-z:]+)=(\d+(?:\.\d+)?)\/(\d+)$/.exec(item);
+    const scope = match ? parseScope(match[1] as string) : undefined;
+    if (!match || scope === undefined || Number(match[2]) <= 0 || Number(match[3]) < 1) {
+      throw new Error(
+        `scopeRateLimits: ${JSON.stringify(item)} is not <scope>=<per second>/<burst>`,
+      );
+    }
+    limits.set(scope, { perSecond: Number(match[2]), burst: Number(match[3]) });
+  }
+  return limits;
 }
 
 /** doorOptionsOf builds the door's options from the config; a bad CIDR throws, naming its setting. */
@@ -30,5 +48,6 @@ export function doorOptionsOf(config: AgentConfig, keys: KeyManager): DoorOption
     }),
     limiter: createRateLimiter(),
     defaultRateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
+    scopeRateLimits: scopeLimitsOf(config.scopeRateLimits),
   };
 }

@@ -356,6 +356,20 @@ describe("the door, one row per way in that must fail", () => {
       .toBe(200);
   });
 
+  it("limits a key per scope too: reads go on while submits wait", async () => {
+    const server = await serverFor({ scopeRateLimits: "tasks:submit=1/2" });
+    const key = await keyWith(server, [Scope.TASKS_SUBMIT, Scope.TASKS_READ]);
+    for (let i = 0; i < 2; i++) expect((await post(server, bearer(key))).status).toBe(200);
+    expect((await post(server, bearer(key))).code).toBe(Code.ResourceExhausted);
+    const read = await post(
+      server,
+      bearer(key),
+      '{"taskId":"nope"}',
+      "/noizylab.agent.v1.TaskService/GetTask",
+    );
+    expect(read.code).toBe(Code.NotFound);
+  });
+
   it("takes signed unary and server-streaming calls over Connect, gRPC and gRPC-Web, binary and JSON", async () => {
     const server = await serverFor();
     const key = await signingKey(server);

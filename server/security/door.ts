@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "../../gen/noizylab/agent/v1/errors_pb.js";
+import type { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { keyFromHeaders } from "./api-keys.js";
 import type { KeyManager } from "./key-manager.js";
 import type { NetworkRules, Peer } from "./network-rules.js";
@@ -41,6 +42,8 @@ export interface DoorOptions {
   readonly limiter: RateLimiter;
   /** The rate limit of keys that have none of their own. */
   readonly defaultRateLimit: RateLimit;
+  /** Further limits on the calls that need a scope: each key has a bucket per scope. */
+  readonly scopeRateLimits?: ReadonlyMap<Scope, RateLimit> | undefined;
   /** Paths the operator opened to everyone; a trailing "*" matches a prefix. */
   readonly openPaths: readonly string[];
 }
@@ -52,6 +55,17 @@ export interface DoorOptions {
 export interface Door {
   /** admit returns the admission, or throws a Refusal. */
   admit(request: DoorRequest): Promise<Admission>;
+}
+
+function rateLimited(keyId: string, peer: Peer, waitMs: number): Refusal {
+  const retryDelay = { seconds: BigInt(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1e6 };
+  const error = new ConnectError(
+    `API key ${keyId} is over its rate limit; retry in ${waitMs} ms`,
+    Code.ResourceExhausted,
+    undefined,
+    [{ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay }) }],
+  );
+  return new Refusal(error, peer, keyId, { "retry-after": String(Math.ceil(waitMs / 1000)) });
 }
 
 /** createDoor makes the door. */
@@ -73,31 +87,14 @@ export function createDoor(options: DoorOptions): Door {
         const message = `API key ${caller.keyId} lacks the ${scopeName(access)} scope that ${path} needs`;
         throw new Refusal(new ConnectError(message, Code.PermissionDenied), peer, caller.keyId);
       }
-      const waitMs = options.limiter.take(
-        caller.keyId,
-        caller.rateLimit ?? options.defaultRateLimit,
+      const scopeLimit = access === "key" ? undefined : options.scopeRateLimits?.get(access);
+      const waitMs = Math.max(
+        options.limiter.take(caller.keyId, caller.rateLimit ?? options.defaultRateLimit),
+        scopeLimit && access !== "key"
+          ? options.limiter.take(`${caller.keyId} ${scopeName(access)}`, scopeLimit)
+          : 0,
       );
-      if (waitMs > 0) {
-        const error = new ConnectError(
-          `API key ${caller.keyId} is over its rate limit; retry in ${waitMs} ms`,
-          Code.ResourceExhausted,
-          undefined,
-          [
-            {
-              desc: RetryInfoSchema,
-              value: create(RetryInfoSchema, {
-                retryDelay: {
-                  seconds: BigInt(Math.floor(waitMs / 1000)),
-                  nanos: (waitMs % 1000) * 1e6,
-                },
-              }),
-            },
-          ],
-        );
-        throw new Refusal(error, peer, caller.keyId, {
-          "retry-after": String(Math.ceil(waitMs / 1000)),
-        });
-      }
+      if (waitMs > 0) throw rateLimited(caller.keyId, peer, waitMs);
       return { caller, peer };
     },
   };
