@@ -77,6 +77,8 @@ async function startGateway(dir: string): Promise<Target> {
     maxTimeoutMs: 1_000,
     maxOutputBytes: 1 << 20,
     maxAttempts: 1,
+    maxTasksPerKey: 1_000,
+    maxQueuedTasks: 10_000,
   });
   // The hub's source is a real event bus that this benchmark publishes to directly, so the
   // measure is the fan-out alone, not the rate at which tasks make events.

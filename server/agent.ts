@@ -57,6 +57,8 @@ export function createAgent(options: AgentOptions): Agent {
     maxTimeoutMs: config.maxTimeoutMs,
     maxOutputBytes: config.maxMessageBytes,
     maxAttempts: config.maxAttempts,
+    maxTasksPerKey: config.maxTasksPerKey,
+    maxQueuedTasks: config.maxQueuedTasks,
   });
   const health = createHealthStatus();
   const shutdown = new AbortController();

@@ -23,6 +23,10 @@ export interface AgentConfig {
   readonly maxTimeoutMs: number;
   /** A task interrupted by this many crashes is failed instead of run again. */
   readonly maxAttempts: number;
+  /** The most unfinished (queued or running) tasks one API key may have. */
+  readonly maxTasksPerKey: number;
+  /** The most tasks the queue holds; submits beyond it are refused. */
+  readonly maxQueuedTasks: number;
   /** The most requests in one SubmitBatch. */
   readonly maxBatchSize: number;
   /** How long running tasks may take to finish at shutdown before they are requeued. */
@@ -100,6 +104,8 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   defaultTimeoutMs: { kind: "integer", fallback: 600_000, min: 1, max: 86_400_000 },
   maxTimeoutMs: { kind: "integer", fallback: 86_400_000, min: 1, max: 604_800_000 },
   maxAttempts: { kind: "integer", fallback: 3, min: 1, max: 100 },
+  maxTasksPerKey: { kind: "integer", fallback: 10_000, min: 1, max: 100_000_000 },
+  maxQueuedTasks: { kind: "integer", fallback: 1_000_000, min: 1, max: 1_000_000_000 },
   maxBatchSize: { kind: "integer", fallback: 1_000, min: 1, max: 100_000 },
   shutdownGraceMs: { kind: "integer", fallback: 10_000, min: 0, max: 3_600_000 },
   wsHeartbeatMs: { kind: "integer", fallback: 30_000, min: 10, max: 3_600_000 },

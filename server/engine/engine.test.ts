@@ -31,6 +31,8 @@ const limits: EngineLimits = {
   maxTimeoutMs: 60_000,
   maxOutputBytes: 1024 * 1024,
   maxAttempts: 3,
+  maxTasksPerKey: 1_000,
+  maxQueuedTasks: 10_000,
 };
 
 async function startEngine(
@@ -316,5 +318,32 @@ describe("engine", () => {
       ),
     ).toBe(true);
     expect((await engine.getTask(poison.task.id)).error?.code).toBe("aborted");
+  });
+
+  it("caps a key's unfinished tasks and the whole queue", async () => {
+    const gate = gatedEcho();
+    const { engine } = await startEngine({
+      handlers: [gate.handler],
+      maxConcurrentTasks: 1,
+      maxTasksPerKey: 2,
+      maxQueuedTasks: 3,
+    });
+    const submit = (keyId: string) =>
+      engine.submit({ spec: echo(keyId), idempotencyKey: "", timeoutMs: 0, keyId });
+    await submit("a");
+    await submit("a");
+    await expect(submit("a")).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+      rawMessage: "API key a has 2 unfinished tasks; it may have at most 2",
+    });
+    await submit("b");
+    await submit("c");
+    await expect(submit("d")).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+      rawMessage: expect.stringContaining("the queue is full"),
+    });
+    gate.releaseAll();
+    await expect.poll(() => gate.started.length).toBeGreaterThan(1);
+    gate.releaseAll();
   });
 });

@@ -30,6 +30,10 @@ export interface EngineLimits {
   readonly maxOutputBytes: number;
   /** A task interrupted by this many crashes is failed instead of run again. */
   readonly maxAttempts: number;
+  /** The most unfinished (queued or running) tasks one API key may have. */
+  readonly maxTasksPerKey: number;
+  /** The most tasks the queue holds; submits beyond it are refused. */
+  readonly maxQueuedTasks: number;
 }
 
 /** EngineOptions wires an engine to its store and task registry. */
@@ -46,6 +50,8 @@ export interface SubmitInput {
   readonly priority?: number | undefined;
   readonly idempotencyKey: string;
   readonly timeoutMs: number;
+  /** The id of the API key submitting it; undefined on an open path. */
+  readonly keyId?: string | undefined;
 }
 
 /** Engine owns the task lifecycle: submit, run, cancel, watch. It knows nothing of HTTP. */
@@ -103,6 +109,7 @@ export function createEngine(options: EngineOptions): Engine {
       state: TaskState.QUEUED,
       priority,
       idempotencyKey: input.idempotencyKey,
+      keyId: input.keyId ?? "",
       timeoutMs: input.timeoutMs || options.defaultTimeoutMs,
       createdAt: timestampNow(),
       lastSequence: 1n,
@@ -111,6 +118,25 @@ export function createEngine(options: EngineOptions): Engine {
     event.sequence = 1n;
     event.time = task.createdAt;
     return { task, event };
+  }
+
+  // Caps are checked before the insert; racing submits may pass one by a little, never by much.
+  async function checkCaps(keyId: string | undefined, count: number): Promise<void> {
+    const queued = await store.countTasks(TaskState.QUEUED);
+    if (queued + count > options.maxQueuedTasks) {
+      throw new ConnectError(
+        `the queue is full (${queued} tasks waiting); retry later`,
+        Code.ResourceExhausted,
+      );
+    }
+    if (!keyId) return;
+    const unfinished = await store.countUnfinishedTasks(keyId);
+    if (unfinished + count > options.maxTasksPerKey) {
+      throw new ConnectError(
+        `API key ${keyId} has ${unfinished} unfinished tasks; it may have at most ${options.maxTasksPerKey}`,
+        Code.ResourceExhausted,
+      );
+    }
   }
 
   async function insert(prepared: ReturnType<typeof prepare>[]): Promise<InsertedTask[]> {
@@ -140,7 +166,9 @@ export function createEngine(options: EngineOptions): Engine {
   return {
     start: () => executor.recover(),
     async submit(input) {
-      const [inserted] = await insert([prepare(input, "")]);
+      const prepared = prepare(input, "");
+      await checkCaps(input.keyId, 1);
+      const [inserted] = await insert([prepared]);
       return inserted as InsertedTask;
     },
     async submitBatch(inputs) {
@@ -154,6 +182,7 @@ export function createEngine(options: EngineOptions): Engine {
       const valid = outcomes.filter(
         (o): o is ReturnType<typeof prepare> => !(o instanceof ConnectError),
       );
+      if (valid.length > 0) await checkCaps(inputs[0]?.keyId, valid.length);
       const inserted = valid.length > 0 ? await insert(valid) : [];
       let next = 0;
       return outcomes.map((o) =>

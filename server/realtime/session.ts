@@ -296,7 +296,7 @@ export class Session {
     const submit = frame.submit;
     if (submit === undefined)
       throw new ConnectError("task.submit is required", Code.InvalidArgument);
-    const submitted = await this.options.engine.submit(submit);
+    const submitted = await this.options.engine.submit({ ...submit, keyId: this.caller?.keyId });
     this.send({
       requestId,
       kind: { case: "task", value: create(SubmitResponseSchema, submitted) },

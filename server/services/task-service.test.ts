@@ -36,6 +36,8 @@ async function inMemory() {
     maxTimeoutMs: 60_000,
     maxOutputBytes: 1024 * 1024,
     maxAttempts: 3,
+    maxTasksPerKey: 1_000,
+    maxQueuedTasks: 10_000,
   });
   await engine.start();
   const health = createHealthStatus();

@@ -10,6 +10,7 @@ import {
 } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import type { Engine } from "../engine/engine.js";
 import { taskErrorOf } from "../engine/task-events.js";
+import { kCaller } from "../security/context.js";
 import type { TaskQuery } from "../store/store.js";
 import { checkRange, invalidField } from "../tasks/task-errors.js";
 
@@ -51,23 +52,28 @@ function queryOf(request: ListTasksRequest, maxPageSize: number): TaskQuery {
 export function createTaskService(options: TaskServiceOptions): ServiceImpl<typeof TaskService> {
   const { engine } = options;
   return {
-    async submit(request) {
-      return create(SubmitResponseSchema, await engine.submit(request));
+    async submit(request, context) {
+      const keyId = context.values.get(kCaller)?.keyId;
+      return create(SubmitResponseSchema, await engine.submit({ ...request, keyId }));
     },
     async *run(request, context) {
-      const { task } = await engine.submit(request);
+      const { task } = await engine.submit({
+        ...request,
+        keyId: context.values.get(kCaller)?.keyId,
+      });
       for await (const event of engine.watchTask(task.id, 0n, context.signal)) {
         yield { event };
       }
     },
-    async submitBatch(request) {
+    async submitBatch(request, context) {
       if (request.requests.length > options.maxBatchSize) {
         throw invalidField(
           "requests",
           `at most ${options.maxBatchSize} requests per batch, got ${request.requests.length}`,
         );
       }
-      const outcomes = await engine.submitBatch(request.requests);
+      const keyId = context.values.get(kCaller)?.keyId;
+      const outcomes = await engine.submitBatch(request.requests.map((r) => ({ ...r, keyId })));
       return {
         results: outcomes.map((outcome) =>
           create(SubmitBatchResultSchema, {

@@ -136,6 +136,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(await store.listTasks({ states: [], types: ["delay"], limit: 10 })).toEqual([]);
       expect(await store.listTaskIds(TaskState.RUNNING)).toEqual([items[0]?.task.id]);
       expect(await store.countTasks(TaskState.QUEUED)).toBe(2);
+      expect(await store.countUnfinishedTasks("")).toBe(3);
+      expect(await store.countUnfinishedTasks("someone")).toBe(0);
       await store.close();
     });
   });

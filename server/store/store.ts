@@ -71,6 +71,8 @@ export interface Store {
   listTaskIds(state: TaskState): Promise<string[]>;
   /** countTasks returns how many tasks are in the given state. */
   countTasks(state: TaskState): Promise<number>;
+  /** countUnfinishedTasks returns how many tasks a key submitted are queued or running. */
+  countUnfinishedTasks(keyId: string): Promise<number>;
   /** close releases the store; nothing may be called after. */
   close(): Promise<void>;
 }

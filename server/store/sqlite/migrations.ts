@@ -72,4 +72,8 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX audit_events_by_time ON audit_events (time);
   `,
+  `
+  ALTER TABLE tasks ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+  CREATE INDEX tasks_unfinished_by_key ON tasks (key_id) WHERE state IN (1, 2);
+  `,
 ];

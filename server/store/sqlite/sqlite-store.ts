@@ -80,6 +80,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const countInState = db.prepare<[number], { n: number }>(
     "SELECT COUNT(*) AS n FROM tasks WHERE state = ?",
   );
+  const countUnfinished = db.prepare<[string], { n: number }>(
+    `SELECT COUNT(*) AS n FROM tasks WHERE key_id = ? AND state IN (${TaskState.QUEUED}, ${TaskState.RUNNING})`,
+  );
   const insertEventRow = db.prepare(
     "INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)",
   );
@@ -171,6 +174,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async listTaskIds(state) {
       return selectIdsInState.all(state).map((row) => row.id);
+    },
+    async countUnfinishedTasks(keyId) {
+      return (countUnfinished.get(keyId) as { n: number }).n;
     },
     async countTasks(state) {
       return (countInState.get(state) as { n: number }).n;

@@ -27,6 +27,7 @@ export interface TaskRow {
   error_code: string | null;
   error_message: string | null;
   last_sequence: number;
+  key_id: string;
 }
 
 /** taskFromRow reads a task from its row. */
@@ -51,6 +52,7 @@ export function taskFromRow(row: TaskRow): Task {
         ? undefined
         : create(TaskErrorSchema, { code: row.error_code, message: row.error_message ?? "" }),
     lastSequence: BigInt(row.last_sequence),
+    keyId: row.key_id,
   });
 }
 
@@ -74,6 +76,7 @@ export function rowFromTask(task: Task): TaskRow {
     error_code: task.error ? task.error.code : null,
     error_message: task.error ? task.error.message : null,
     last_sequence: Number(task.lastSequence),
+    key_id: task.keyId,
   };
 }
 
@@ -96,4 +99,5 @@ export const taskColumns = [
   "error_code",
   "error_message",
   "last_sequence",
+  "key_id",
 ] as const satisfies readonly (keyof TaskRow)[];
