@@ -79,6 +79,7 @@ async function startGateway(dir: string): Promise<Target> {
     maxAttempts: 1,
     maxTasksPerKey: 1_000,
     maxQueuedTasks: 10_000,
+    streamIdleTimeoutMs: 60_000,
   });
   // The hub's source is a real event bus that this benchmark publishes to directly, so the
   // measure is the fan-out alone, not the rate at which tasks make events.

@@ -59,6 +59,7 @@ export function createAgent(options: AgentOptions): Agent {
     maxAttempts: config.maxAttempts,
     maxTasksPerKey: config.maxTasksPerKey,
     maxQueuedTasks: config.maxQueuedTasks,
+    streamIdleTimeoutMs: config.streamIdleTimeoutMs,
   });
   const health = createHealthStatus();
   const shutdown = new AbortController();
@@ -119,6 +120,7 @@ export function createAgent(options: AgentOptions): Agent {
       keys,
       audit,
       auditStore: store.audit,
+      streamIdleTimeoutMs: config.streamIdleTimeoutMs,
       registry,
       health,
       hub,

@@ -15,6 +15,8 @@ export interface AgentConfig {
   readonly tlsKeyFile: string;
   /** The largest request or response message, in bytes. */
   readonly maxMessageBytes: number;
+  /** A watch stream with no event for this long ends with DeadlineExceeded (callers resume). */
+  readonly streamIdleTimeoutMs: number;
   /** The most tasks running at once. */
   readonly maxConcurrentTasks: number;
   /** The timeout a task gets when its submit names none, in milliseconds. */
@@ -101,6 +103,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
     max: 256 * 1024 * 1024,
   },
   maxConcurrentTasks: { kind: "integer", fallback: 16, min: 1, max: 10_000 },
+  streamIdleTimeoutMs: { kind: "integer", fallback: 3_600_000, min: 10, max: 86_400_000 },
   defaultTimeoutMs: { kind: "integer", fallback: 600_000, min: 1, max: 86_400_000 },
   maxTimeoutMs: { kind: "integer", fallback: 86_400_000, min: 1, max: 604_800_000 },
   maxAttempts: { kind: "integer", fallback: 3, min: 1, max: 100 },

@@ -55,7 +55,13 @@ const resumeDelayMs = 250;
 
 function resumable(error: unknown): boolean {
   const code = ConnectError.from(error).code;
-  return code === Code.Unavailable || code === Code.Unknown || code === Code.Internal;
+  // DeadlineExceeded: the server ends watch streams that stay idle too long, and says where to resume.
+  return (
+    code === Code.Unavailable ||
+    code === Code.Unknown ||
+    code === Code.Internal ||
+    code === Code.DeadlineExceeded
+  );
 }
 
 /** runTask is AgentClient.run: Run, then WatchTask from the last event if the stream breaks. */

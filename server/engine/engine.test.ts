@@ -33,6 +33,7 @@ const limits: EngineLimits = {
   maxAttempts: 3,
   maxTasksPerKey: 1_000,
   maxQueuedTasks: 10_000,
+  streamIdleTimeoutMs: 60_000,
 };
 
 async function startEngine(
@@ -345,5 +346,16 @@ describe("engine", () => {
     gate.releaseAll();
     await expect.poll(() => gate.started.length).toBeGreaterThan(1);
     gate.releaseAll();
+  });
+
+  it("ends a watch that stays idle too long with DeadlineExceeded, naming where to resume", async () => {
+    const { engine } = await startEngine({ streamIdleTimeoutMs: 50 });
+    const { task } = await engine.submit({ spec: delay(60_000), idempotencyKey: "", timeoutMs: 0 });
+    const watching = collect(engine.watchTask(task.id, 0n, new AbortController().signal));
+    await expect(watching).rejects.toMatchObject({
+      code: Code.DeadlineExceeded,
+      rawMessage: expect.stringMatching(/watch again after sequence [12] to go on/),
+    });
+    await engine.cancelTask(task.id, "");
   });
 });

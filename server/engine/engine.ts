@@ -34,6 +34,8 @@ export interface EngineLimits {
   readonly maxTasksPerKey: number;
   /** The most tasks the queue holds; submits beyond it are refused. */
   readonly maxQueuedTasks: number;
+  /** A watch with no event for this long ends with DeadlineExceeded (the caller resumes). */
+  readonly streamIdleTimeoutMs: number;
 }
 
 /** EngineOptions wires an engine to its store and task registry. */
@@ -206,7 +208,7 @@ export function createEngine(options: EngineOptions): Engine {
     },
     async *watchTask(taskId, afterSequence, signal) {
       if (taskId === "") throw invalidField("task_id", "is required");
-      yield* watchTask(store, bus, taskId, afterSequence, signal);
+      yield* watchTask(store, bus, taskId, afterSequence, signal, options.streamIdleTimeoutMs);
     },
     onEvent: (listener) => bus.subscribeAll(listener),
     drain: (graceMs) => executor.drain(graceMs),

@@ -9,7 +9,8 @@ import type { EventBus } from "./event-bus.js";
  * watchTask yields a task's events with a sequence above afterSequence: first those already
  * stored, then live ones, until the terminal event or until the signal aborts. It subscribes
  * before it reads the store, and fills any hole in the live stream from the store, so the
- * watcher sees every event exactly once and in order.
+ * watcher sees every event exactly once and in order. A stream with no event for
+ * idleTimeoutMs ends with DeadlineExceeded, naming where to resume.
  */
 export async function* watchTask(
   store: Store,
@@ -17,6 +18,7 @@ export async function* watchTask(
   taskId: string,
   afterSequence: bigint,
   signal: AbortSignal,
+  idleTimeoutMs: number,
 ): AsyncGenerator<TaskEvent> {
   const inbox = new AsyncQueue<TaskEvent>();
   const unsubscribe = bus.subscribe(taskId, (event) => inbox.push(event));
@@ -37,7 +39,13 @@ export async function* watchTask(
     }
     if (isTerminal(task.state) && last >= task.lastSequence) return;
     for (;;) {
-      const event = await inbox.take(signal);
+      const event = await inbox.take(AbortSignal.any([signal, AbortSignal.timeout(idleTimeoutMs)]));
+      if (event === undefined && !signal.aborted) {
+        throw new ConnectError(
+          `no event of task ${taskId} for ${idleTimeoutMs} ms; watch again after sequence ${last} to go on`,
+          Code.DeadlineExceeded,
+        );
+      }
       if (event === undefined) return;
       const missed = event.sequence > last + 1n ? await store.listEvents(taskId, last) : [event];
       for (const next of emit(missed)) {

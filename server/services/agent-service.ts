@@ -21,6 +21,8 @@ export interface AgentServiceOptions {
   readonly hub: ChannelHub;
   readonly audit: AuditLog;
   readonly auditStore: AuditStore;
+  /** A WatchEvents stream with no event for this long ends with DeadlineExceeded. */
+  readonly streamIdleTimeoutMs: number;
   readonly realtime: () => Omit<RealtimeStats, "$typeName">;
 }
 
@@ -93,7 +95,12 @@ export function createAgentService(options: AgentServiceOptions): ServiceImpl<ty
               Code.ResourceExhausted,
             );
           }
-          const event = await queue.take(context.signal);
+          const idle = AbortSignal.timeout(options.streamIdleTimeoutMs);
+          const event = await queue.take(AbortSignal.any([context.signal, idle]));
+          if (event === undefined && idle.aborted && !context.signal.aborted) {
+            const message = `no event for ${options.streamIdleTimeoutMs} ms; watch again to go on`;
+            throw new ConnectError(message, Code.DeadlineExceeded);
+          }
           if (event === undefined) return;
           yield { event };
         }

@@ -38,6 +38,7 @@ async function inMemory() {
     maxAttempts: 3,
     maxTasksPerKey: 1_000,
     maxQueuedTasks: 10_000,
+    streamIdleTimeoutMs: 60_000,
   });
   await engine.start();
   const health = createHealthStatus();
@@ -71,6 +72,7 @@ async function inMemory() {
       keys: createKeyManager(store.keys),
       audit,
       auditStore: store.audit,
+      streamIdleTimeoutMs: 60_000,
       registry,
       health,
       hub,
