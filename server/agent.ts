@@ -114,6 +114,10 @@ export function createAgent(options: AgentOptions): Agent {
     audit,
     keys: store.keys,
     maxMessageBytes: config.maxMessageBytes,
+    corsOrigins: config.corsOrigins
+      .split(",")
+      .map((origin) => origin.trim())
+      .filter(Boolean),
     onError,
     routes: routes({
       engine,

@@ -49,6 +49,8 @@ export interface AgentConfig {
   readonly wsAuthTimeoutMs: number;
   /** Paths anyone may call without a key, comma-separated; a trailing "*" matches a prefix. */
   readonly openPaths: string;
+  /** Origins whose browser pages may call the RPCs (CORS), comma-separated; "*" for any. */
+  readonly corsOrigins: string;
   /** How many days audit events are kept. */
   readonly auditRetentionDays: number;
   /** CIDRs allowed in, comma-separated; empty allows every address not denied. */
@@ -124,6 +126,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   metricsIntervalMs: { kind: "integer", fallback: 5_000, min: 10, max: 3_600_000 },
   wsAuthTimeoutMs: { kind: "integer", fallback: 5_000, min: 10, max: 600_000 },
   openPaths: { kind: "string", fallback: "" },
+  corsOrigins: { kind: "string", fallback: "" },
   auditRetentionDays: { kind: "integer", fallback: 30, min: 1, max: 3_650 },
   ipAllow: { kind: "string", fallback: "" },
   ipDeny: { kind: "string", fallback: "" },

@@ -2,16 +2,17 @@ import { createServer, type Server } from "node:http";
 import { build } from "esbuild";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { startTestAgent, type TestAgent } from "../../server/test-support.js";
 import { createAgentClient } from "../node/client.js";
 
 // The page's script: it uses clients/web as a page would, and reports to window.report.
 const pageScript = `
-import { connectRealtime } from "./index.ts";
-const report = (window.report = { progress: [], channel: [], state: "", error: "" });
+import { connectRealtime, createWebClient } from "./index.ts";
+const report = (window.report = { progress: [], channel: [], signed: [], state: "", error: "" });
 const realtime = connectRealtime({ url: window.agentUrl, apiKey: window.apiKey });
 try {
-  await realtime.subscribe({ target: { case: "taskType", value: "echo" } }, (event) => {
+  await realtime.subscribe({ target: { case: "taskType", value: "uuid" } }, (event) => {
     if (event.payload.case === "taskEvent") report.channel.push(event.payload.value.kind.case);
   });
   report.subscribed = true;
@@ -20,9 +21,16 @@ try {
     { onEvent: (event) => { if (event.kind.case === "progress") report.progress.push(event.kind.value.percent); } },
   );
   report.state = String(last.state);
+  // RPCs over fetch, signed on WebCrypto with a key that requires signatures.
+  for (const [protocol, useJson] of [["connect", false], ["grpc-web", true]]) {
+    const web = createWebClient({ baseUrl: window.agentHttp, apiKey: window.signedKey, sign: true, protocol, useJson });
+    const { task } = await web.tasks.submit({ spec: { task: { case: "echo", value: { text: "signed" } } } });
+    report.signed.push(protocol + ":" + task.type);
+  }
 } catch (error) {
   report.error = String(error);
 }
+report.done = true;
 `;
 
 let agent: TestAgent;
@@ -31,7 +39,13 @@ let browser: Browser;
 let pageUrl: string;
 
 beforeAll(async () => {
-  agent = await startTestAgent();
+  agent = await startTestAgent({ corsOrigins: "*" });
+  const admin = createAgentClient({ baseUrl: agent.url.href, apiKey: agent.apiKey });
+  const { key: signedKey } = await admin.keys.createKey({
+    name: "browser",
+    scopes: [Scope.TASKS_SUBMIT],
+    requireSignature: true,
+  });
   const bundle = await build({
     stdin: {
       contents: pageScript,
@@ -47,7 +61,7 @@ beforeAll(async () => {
   });
   const script = bundle.outputFiles[0]?.text ?? "";
   const html = `<!doctype html><meta charset="utf-8"><title>cloudagent realtime</title>
-<script>window.agentUrl = "ws://${agent.url.host}/ws"; window.apiKey = "${agent.apiKey}";</script>
+<script>window.agentUrl = "ws://${agent.url.host}/ws"; window.apiKey = "${agent.apiKey}"; window.agentHttp = "${agent.url.href}"; window.signedKey = "${signedKey}";</script>
 <script type="module" src="/page.js"></script>`;
   page = createServer((request, response) => {
     const isScript = request.url === "/page.js";
@@ -79,12 +93,13 @@ describe("clients/web in Chromium", () => {
       () => (window as unknown as { report?: { subscribed?: boolean } }).report?.subscribed,
     );
     await createAgentClient({ baseUrl: agent.url.href, apiKey: agent.apiKey }).run({
-      case: "echo",
-      value: { text: "to the page" },
+      case: "uuid",
+      value: {},
     });
     await tab.waitForFunction(() => {
-      const report = (window as unknown as { report: { state: string; channel: string[] } }).report;
-      return report.state !== "" && report.channel.includes("result");
+      const report = (window as unknown as { report: { done?: boolean; channel: string[] } })
+        .report;
+      return report.done && report.channel.includes("result");
     });
     const report = await tab.evaluate(() => (window as unknown as { report: unknown }).report);
     expect(errors).toEqual([]);
@@ -92,6 +107,7 @@ describe("clients/web in Chromium", () => {
       error: "",
       state: "3",
       progress: [25, 50, 75, 100],
+      signed: ["connect:echo", "grpc-web:echo"],
       channel: ["stateChange", "stateChange", "result"],
     });
   });

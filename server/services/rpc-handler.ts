@@ -23,6 +23,7 @@ import type { NodeRequest, NodeResponse } from "../security/node-types.js";
 import { protocolOf, writeRefusal } from "../security/refusal-response.js";
 import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
+import { createCors } from "./cors.js";
 
 /** RpcHandlerOptions wire the RPC handler to the services, the door and the audit trail. */
 export interface RpcHandlerOptions {
@@ -34,6 +35,8 @@ export interface RpcHandlerOptions {
   readonly keys: KeyStore;
   /** The largest request message; a signed body is read whole, up to this and its framing. */
   readonly maxMessageBytes: number;
+  /** Origins whose browser pages may call (CORS); "*" for any. */
+  readonly corsOrigins: readonly string[];
   readonly onError: (error: unknown) => void;
 }
 
@@ -197,7 +200,11 @@ export function createRpcHandler(
     );
   }
 
+  const cors = createCors(options.corsOrigins);
   return (request, response) => {
+    // A browser's preflight carries no key: it is answered before the door, and not audited.
+    if (cors.answerPreflight(request, response)) return;
+    cors.allow(request, response);
     const started = performance.now();
     const draft: AuditDraft = {
       time: timestampNow(),
