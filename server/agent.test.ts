@@ -290,18 +290,18 @@ describe("a real server on one port", () => {
 
   it("describes itself through reflection to buf curl, with no .proto files", async () => {
     const base = server.url.href.replace(/\/$/, "");
-    const listed = await run(buf, [
-      "curl",
-      "--header",
-      `authorization: Bearer ${server.apiKey}`,
-      "--reflect-header",
-      "*",
-      "--http2-prior-knowledge",
-      "--protocol",
-      "grpc",
-      "--list-services",
-      base,
-    ]);
+    // buf curl, keyed, learning the schema by reflection (which needs the key too).
+    const bufCurl = (...args: string[]) =>
+      run(buf, [
+        "curl",
+        "--header",
+        `authorization: Bearer ${server.apiKey}`,
+        "--reflect-header",
+        "*",
+        ...args,
+      ]);
+    const grpc = ["--http2-prior-knowledge", "--protocol", "grpc"];
+    const listed = await bufCurl(...grpc, "--list-services", base);
     expect(listed.stdout.split("\n").filter(Boolean).sort()).toEqual([
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",
@@ -310,30 +310,19 @@ describe("a real server on one port", () => {
       "noizylab.agent.v1.KeyService",
       "noizylab.agent.v1.TaskService",
     ]);
-    const called = await run(buf, [
-      "curl",
-      "--header",
-      `authorization: Bearer ${server.apiKey}`,
-      "--reflect-header",
-      "*",
-      "--http2-prior-knowledge",
-      "--protocol",
-      "grpc",
+    const md5 = '{"spec":{"hash":{"text":"abc","algorithm":"HASH_ALGORITHM_MD5"}}}';
+    const called = await bufCurl(
+      ...grpc,
       "--data",
-      '{"spec":{"hash":{"text":"abc","algorithm":"HASH_ALGORITHM_MD5"}}}',
+      md5,
       `${base}/noizylab.agent.v1.TaskService/Run`,
-    ]);
+    );
     expect(called.stdout).toContain("900150983cd24fb0d6963f7d28e17f72");
-    const capabilities = await run(buf, [
-      "curl",
-      "--header",
-      `authorization: Bearer ${server.apiKey}`,
-      "--reflect-header",
-      "*",
+    const capabilities = await bufCurl(
       "--protocol",
       "connect",
       `${base}/noizylab.agent.v1.AgentService/GetCapabilities`,
-    ]);
+    );
     expect(JSON.parse(capabilities.stdout).taskTypes).toHaveLength(8);
   });
 });

@@ -98,8 +98,10 @@ async function codeOfResponse(
 
 /**
  * createRpcHandler serves Connect, gRPC and gRPC-Web like connect-node's adapter, with the
- * door in front: key and scope are checked from the headers alone, so a refused caller's body
- * is never read. Every request, allowed or refused, leaves an audit event.
+ * door in front: network rules, key, scope and rate are checked from the headers alone, so a
+ * refused caller's body is never parsed (only let through and dropped). A signed request's body
+ * is read whole and verified before the handler sees it. Every request, allowed or refused,
+ * leaves an audit event.
  */
 export function createRpcHandler(
   options: RpcHandlerOptions,
