@@ -3,7 +3,7 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type AuditEvent, AuditEventSchema } from "../../gen/noizylab/agent/v1/audit_pb.js";
 import { type KeyInfo, KeyInfoSchema, Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import type { AgentClient } from "../node/client.js";
-import type { CommandInput } from "./commands.js";
+import { type CommandInput, dateOption, listOption, option } from "./command-input.js";
 import { UsageError } from "./usage.js";
 
 const scopeNames: Record<string, Scope> = {
@@ -12,20 +12,6 @@ const scopeNames: Record<string, Scope> = {
   "metrics:read": Scope.METRICS_READ,
   admin: Scope.ADMIN,
 };
-
-function stringOption(input: CommandInput, name: string): string | undefined {
-  const value = input.values[name];
-  return typeof value === "string" ? value : undefined;
-}
-
-function dateOption(input: CommandInput, name: string): Date | undefined {
-  const value = stringOption(input, name);
-  if (value === undefined) return undefined;
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime()))
-    throw new UsageError(`--${name} must be a date and time, got ${JSON.stringify(value)}`);
-  return date;
-}
 
 function describeKey(info: KeyInfo): string {
   const scopes = info.scopes
@@ -47,10 +33,9 @@ export async function keysCommand(client: AgentClient, input: CommandInput): Pro
     input.out(input.json ? JSON.stringify(toJson(KeyInfoSchema, info)) : describeKey(info));
   switch (action) {
     case "create": {
-      const name = stringOption(input, "name");
+      const name = option(input, "name");
       if (name === undefined) throw new UsageError("keys create needs --name");
-      const given = input.values.scope;
-      const names = Array.isArray(given) ? given.flatMap((v) => v.split(",")) : [];
+      const names = listOption(input, "scope");
       if (names.length === 0)
         throw new UsageError(`keys create needs --scope (${Object.keys(scopeNames).join(", ")})`);
       const scopes = names.map((scope) => {
@@ -132,7 +117,7 @@ function csvRow(event: AuditEvent): string {
 
 /** auditCommand is `cloudagent audit`: the audit trail, newest first, as CSV or JSON lines. */
 export async function auditCommand(client: AgentClient, input: CommandInput): Promise<number> {
-  const format = stringOption(input, "format") ?? (input.json ? "json" : "csv");
+  const format = option(input, "format") ?? (input.json ? "json" : "csv");
   if (format !== "csv" && format !== "json")
     throw new UsageError(`--format must be csv or json, got ${JSON.stringify(format)}`);
   const since = dateOption(input, "since");

@@ -8,6 +8,13 @@ import {
 import type { AgentClient } from "../node/client.js";
 import { specFieldOf } from "../shared/task-types.js";
 import {
+  type CommandInput,
+  dateOption,
+  integerOption,
+  listOption,
+  option,
+} from "./command-input.js";
+import {
   describeEvent,
   describeRow,
   describeTask,
@@ -16,28 +23,6 @@ import {
   taskJson,
 } from "./format.js";
 import { UsageError } from "./usage.js";
-
-/** CommandInput is a parsed command line for one of the task commands. */
-export interface CommandInput {
-  readonly positionals: readonly string[];
-  readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>;
-  readonly json: boolean;
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-}
-
-function option(input: CommandInput, name: string): string | undefined {
-  const value = input.values[name];
-  return typeof value === "string" ? value : undefined;
-}
-
-function integerOption(input: CommandInput, name: string): number | undefined {
-  const value = option(input, name);
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value))
-    throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
 
 function positional(input: CommandInput, index: number, name: string): string {
   const value = input.positionals[index];
@@ -147,11 +132,6 @@ export async function cancelCommand(client: AgentClient, input: CommandInput): P
   return 0;
 }
 
-function listOption(input: CommandInput, name: string): string[] {
-  const value = input.values[name];
-  return Array.isArray(value) ? value.flatMap((v) => v.split(",")) : [];
-}
-
 /** list shows one page of tasks, newest first. */
 export async function listCommand(client: AgentClient, input: CommandInput): Promise<number> {
   let states: ReturnType<typeof parseState>[];
@@ -160,18 +140,13 @@ export async function listCommand(client: AgentClient, input: CommandInput): Pro
   } catch (cause) {
     throw new UsageError(cause instanceof Error ? cause.message : String(cause));
   }
-  const since = option(input, "since");
-  if (since !== undefined && Number.isNaN(Date.parse(since))) {
-    throw new UsageError(
-      `--since must be a date and time such as 2026-01-31T12:00:00Z, got ${JSON.stringify(since)}`,
-    );
-  }
+  const since = dateOption(input, "since");
   const response = await client.tasks.listTasks({
     states,
     types: listOption(input, "type"),
     pageSize: integerOption(input, "limit") ?? 0,
     pageToken: option(input, "page-token") ?? "",
-    createdAfter: since ? timestampFromDate(new Date(since)) : undefined,
+    createdAfter: since && timestampFromDate(since),
   });
   for (const task of response.tasks) input.out(input.json ? taskJson(task) : describeRow(task));
   if (response.nextPageToken !== "" && !input.json) {

@@ -11,8 +11,8 @@ import {
   readCliConfig,
   resolveApiKey,
 } from "./cli-config.js";
+import type { CommandInput } from "./command-input.js";
 import {
-  type CommandInput,
   cancelCommand,
   listCommand,
   runCommand,

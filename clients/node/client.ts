@@ -10,7 +10,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { KeyService } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
-import { createSigningInterceptor } from "../shared/signing-interceptor.js";
+import { withKey } from "../shared/key-interceptors.js";
 import type { ResultMessage, SpecField } from "../shared/task-types.js";
 import { type RunOptions, runTask, type TaskInit } from "./run-task.js";
 
@@ -58,33 +58,20 @@ export interface AgentClient {
   run<K extends SpecField>(task: TaskInit<K>, options?: RunOptions): Promise<ResultMessage<K>>;
 }
 
-/** bearerInterceptor sends an API key with every call. */
-function bearerInterceptor(apiKey: string): Interceptor {
-  return (next) => (request) => {
-    request.header.set("authorization", `Bearer ${apiKey}`);
-    return next(request);
-  };
-}
-
 /** createAgentTransport makes the transport for the options' protocol and HTTP version. */
 export function createAgentTransport(options: AgentClientOptions): Transport {
   const httpVersion = options.httpVersion ?? "2";
   const common = {
     baseUrl: options.baseUrl,
-    interceptors: [
-      ...(options.apiKey ? [bearerInterceptor(options.apiKey)] : []),
-      ...(options.interceptors ?? []),
-      // Innermost, so it signs the message exactly as it goes on the wire.
-      ...(options.apiKey && options.sign
-        ? [
-            createSigningInterceptor({
-              apiKey: options.apiKey,
-              protocol: options.protocol ?? "connect",
-              json: options.useJson === true && options.protocol !== "grpc",
-            }),
-          ]
-        : []),
-    ],
+    interceptors: withKey(
+      {
+        apiKey: options.apiKey,
+        sign: options.sign,
+        protocol: options.protocol ?? "connect",
+        json: options.useJson === true && options.protocol !== "grpc",
+      },
+      options.interceptors,
+    ),
     nodeOptions: options.nodeOptions ?? {},
   };
   switch (options.protocol ?? "connect") {

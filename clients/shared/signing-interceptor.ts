@@ -1,5 +1,6 @@
 import { type DescMessage, type Message, toBinary, toJsonString } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
+import { parseKey } from "./api-key.js";
 import {
   deriveSigningKey,
   newNonce,
@@ -44,10 +45,10 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
  * protocol uses), hashes those bytes, and adds the signature headers.
  */
 export function createSigningInterceptor(options: SigningOptions): Interceptor {
-  const match = /^ca_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/.exec(options.apiKey);
-  if (!match) throw new Error("the API key is not of the form ca_<key id>_<secret>");
-  const keyId = match[1] as string;
-  const signingKey = deriveSigningKey(match[2] as string);
+  const parsed = parseKey(options.apiKey);
+  if (!parsed) throw new Error("the API key is not of the form ca_<key id>_<secret>");
+  const { keyId } = parsed;
+  const signingKey = deriveSigningKey(parsed.secret);
   return (next) => async (request) => {
     const schema = request.method.input as DescMessage;
     const messages: Message[] = [];

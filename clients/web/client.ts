@@ -1,8 +1,8 @@
-import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
-import { createSigningInterceptor } from "../shared/signing-interceptor.js";
+import { withKey } from "../shared/key-interceptors.js";
 
 /** WebClientOptions say how a browser page reaches an agent. */
 export interface WebClientOptions {
@@ -26,20 +26,13 @@ export interface WebClient {
 
 /** createWebClient makes browser clients over fetch, with the same signing as the Node client. */
 export function createWebClient(options: WebClientOptions): WebClient {
-  const apiKey = options.apiKey;
-  const interceptors: Interceptor[] = [];
-  if (apiKey) {
-    interceptors.push((next) => (request) => {
-      request.header.set("authorization", `Bearer ${apiKey}`);
-      return next(request);
-    });
-    if (options.sign) {
-      const protocol = options.protocol ?? "connect";
-      interceptors.push(
-        createSigningInterceptor({ apiKey, protocol, json: options.useJson === true }),
-      );
-    }
-  }
+  const protocol = options.protocol ?? "connect";
+  const interceptors = withKey({
+    apiKey: options.apiKey,
+    sign: options.sign,
+    protocol,
+    json: options.useJson === true,
+  });
   const settings = { baseUrl: options.baseUrl, useBinaryFormat: !options.useJson, interceptors };
   const transport =
     options.protocol === "grpc-web"

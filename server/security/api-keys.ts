@@ -1,8 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-// A key reads "ca_<key id>_<secret>": the id is public (logs and audit rows name it), the
-// secret is 256 random bits and is never stored, only its SHA-256.
-const keyPattern = /^ca_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+// The secret of a key (see parseKey) is never stored, only its SHA-256.
 
 /** NewKey is a freshly made key: the full key to hand out once, its id and its secret's hash. */
 export interface NewKey {
@@ -22,18 +20,6 @@ export function generateKey(): NewKey {
   const keyId = randomBytes(6).toString("hex");
   const secret = randomBytes(32).toString("base64url");
   return { key: `ca_${keyId}_${secret}`, keyId, secret, secretHash: hashSecret(secret) };
-}
-
-/** ParsedKey is a key split into its id and secret. */
-export interface ParsedKey {
-  readonly keyId: string;
-  readonly secret: string;
-}
-
-/** parseKey splits a key; undefined when it is not shaped like one. */
-export function parseKey(key: string): ParsedKey | undefined {
-  const match = keyPattern.exec(key);
-  return match ? { keyId: match[1] as string, secret: match[2] as string } : undefined;
 }
 
 /** secretMatches compares a secret with a stored hash in constant time. */

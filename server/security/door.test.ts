@@ -5,6 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { createAgentClient } from "../../clients/node/client.js";
+import { parseKey } from "../../clients/shared/api-key.js";
 import {
   deriveSigningKey,
   newNonce,
@@ -100,7 +101,7 @@ async function signed(
   body: string,
   change: { timestampOffset?: number; nonce?: string; signature?: (good: string) => string } = {},
 ) {
-  const [, keyId = "", secret = ""] = /^ca_([0-9a-f]{12})_(.+)$/.exec(key) ?? [];
+  const { keyId, secret } = parseKey(key) ?? { keyId: "", secret: "" };
   const fields = {
     keyId,
     timestamp: Math.floor(Date.now() / 1000) + (change.timestampOffset ?? 0),

@@ -3,11 +3,12 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { parseKey } from "../../clients/shared/api-key.js";
 import { deriveSigningKey } from "../../clients/shared/request-signing.js";
 import { type KeyInfo, KeyInfoSchema, Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import type { KeyStore, StoredKey } from "../store/key-store.js";
 import { invalidField } from "../tasks/task-errors.js";
-import { generateKey, parseKey, secretMatches } from "./api-keys.js";
+import { generateKey, secretMatches } from "./api-keys.js";
 import type { RateLimit } from "./rate-limiter.js";
 import type { Caller } from "./scopes.js";
 
