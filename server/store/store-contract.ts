@@ -92,6 +92,9 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(done?.task.state).toBe(TaskState.SUCCEEDED);
       expect(done?.task.finishedAt).toBeDefined();
       expect((await store.getTask(id))?.result).toEqual(result);
+      expect(await store.countTasks(TaskState.SUCCEEDED)).toBe(1);
+      expect(await store.countTasks(TaskState.RUNNING)).toBe(0);
+      expect(await store.countUnfinishedTasks("")).toBe(0);
       expect(
         await store.appendEvent(progressEvent(id, 60, "late"), [TaskState.RUNNING]),
       ).toBeUndefined();

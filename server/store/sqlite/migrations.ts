@@ -76,4 +76,30 @@ export const migrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
   CREATE INDEX tasks_unfinished_by_key ON tasks (key_id) WHERE state IN (1, 2);
   `,
+  // Counts kept by triggers, so the caps and metrics checked on every submit read one row
+  // instead of counting a queue that may be long.
+  `
+  CREATE TABLE task_state_counts (state INTEGER PRIMARY KEY, n INTEGER NOT NULL) STRICT;
+  INSERT INTO task_state_counts (state, n) SELECT state, COUNT(*) FROM tasks GROUP BY state;
+  CREATE TABLE key_unfinished_counts (key_id TEXT PRIMARY KEY, n INTEGER NOT NULL) STRICT;
+  INSERT INTO key_unfinished_counts (key_id, n)
+    SELECT key_id, COUNT(*) FROM tasks WHERE state IN (1, 2) GROUP BY key_id;
+  DROP INDEX tasks_unfinished_by_key;
+  CREATE TRIGGER tasks_counted_on_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO task_state_counts (state, n) VALUES (NEW.state, 1)
+      ON CONFLICT (state) DO UPDATE SET n = n + 1;
+    INSERT INTO key_unfinished_counts (key_id, n) SELECT NEW.key_id, 1 WHERE NEW.state IN (1, 2)
+      ON CONFLICT (key_id) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER tasks_counted_on_update AFTER UPDATE OF state ON tasks
+  WHEN OLD.state != NEW.state BEGIN
+    UPDATE task_state_counts SET n = n - 1 WHERE state = OLD.state;
+    INSERT INTO task_state_counts (state, n) VALUES (NEW.state, 1)
+      ON CONFLICT (state) DO UPDATE SET n = n + 1;
+    -- Tasks are inserted queued, so their key's row exists by the time they change state.
+    UPDATE key_unfinished_counts
+      SET n = n + (NEW.state IN (1, 2)) - (OLD.state IN (1, 2))
+      WHERE key_id = NEW.key_id;
+  END;
+  `,
 ];

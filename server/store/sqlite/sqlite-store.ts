@@ -78,10 +78,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     "SELECT id FROM tasks WHERE state = ? ORDER BY id",
   );
   const countInState = db.prepare<[number], { n: number }>(
-    "SELECT COUNT(*) AS n FROM tasks WHERE state = ?",
+    "SELECT n FROM task_state_counts WHERE state = ?",
   );
   const countUnfinished = db.prepare<[string], { n: number }>(
-    `SELECT COUNT(*) AS n FROM tasks WHERE key_id = ? AND state IN (${TaskState.QUEUED}, ${TaskState.RUNNING})`,
+    "SELECT n FROM key_unfinished_counts WHERE key_id = ?",
   );
   const insertEventRow = db.prepare(
     "INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)",
@@ -176,10 +176,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return selectIdsInState.all(state).map((row) => row.id);
     },
     async countUnfinishedTasks(keyId) {
-      return (countUnfinished.get(keyId) as { n: number }).n;
+      return countUnfinished.get(keyId)?.n ?? 0;
     },
     async countTasks(state) {
-      return (countInState.get(state) as { n: number }).n;
+      return countInState.get(state)?.n ?? 0;
     },
     async close() {
       if (nonceDb !== db) nonceDb.close();
