@@ -293,6 +293,12 @@ describe("the gateway's door", () => {
     socket.ws.close();
   });
 
+  it("applies the network rules at the upgrade even when the key is to come in a frame", async () => {
+    const guarded = await startTestAgent({ ipDeny: "127.0.0.1" });
+    await expect(connectWith(guarded, {})).rejects.toThrow("403");
+    await guarded.stop();
+  });
+
   it("closes a session that never authenticates", async () => {
     const guarded = await startTestAgent({ wsAuthTimeoutMs: 50 });
     const socket = await connectWith(guarded, {});

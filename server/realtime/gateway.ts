@@ -1,17 +1,24 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { WebSocketServer } from "ws";
 import type { RealtimeStats } from "../../gen/noizylab/agent/v1/channel_pb.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { Engine } from "../engine/engine.js";
 import { keyFromHeaders } from "../security/api-keys.js";
-import { type Door, Refusal } from "../security/door.js";
+import { asRefusal, type Door } from "../security/door.js";
+import type { Peer } from "../security/network-rules.js";
 import type { ChannelHub } from "./channel-hub.js";
 import { binarySubprotocol, jsonSubprotocol } from "./frame-codec.js";
-import { closeCodes, Session, type SessionInfo, type SessionLimits } from "./session.js";
+import {
+  closeCodes,
+  Session,
+  type SessionAuth,
+  type SessionInfo,
+  type SessionLimits,
+} from "./session.js";
 
 /** The path the gateway answers WebSocket upgrades on. */
 export const gatewayPath = "/ws";
@@ -28,7 +35,16 @@ export interface GatewayOptions {
   readonly authTimeoutMs: number;
 }
 
-const noPeer = { ip: "", country: "" };
+type Audit = (peer: Peer, keyId: string, error?: ConnectError) => void;
+
+/** refuseUpgrade answers a refused WebSocket upgrade with its HTTP status and reason. */
+function refuseUpgrade(socket: Duplex, error: ConnectError): void {
+  const status = error.code === Code.PermissionDenied ? "403 Forbidden" : "401 Unauthorized";
+  const body = `${error.rawMessage}\n`;
+  socket.end(
+    `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
 
 /** Gateway accepts WebSocket sessions at /ws on the server's one port. */
 export interface Gateway {
@@ -60,91 +76,86 @@ export function createGateway(options: GatewayOptions): Gateway {
   const open = new Set<Session>();
   let total = 0;
 
+  /**
+   * admitUpgrade checks an upgrade: with a key, the whole door at once; without one (browsers
+   * cannot send headers with a WebSocket), the network rules now and the key in the session's
+   * first frame. Allowed sessions are audited here, refusals by the caller.
+   */
+  async function admitUpgrade(request: IncomingMessage, socketAddress: string, audit: Audit) {
+    const headers = request.headers;
+    if (keyFromHeaders(headers) !== undefined) {
+      const { caller, peer } = await options.door.admit({
+        path: gatewayPath,
+        headers,
+        socketAddress,
+      });
+      audit(peer, caller?.keyId ?? "");
+      return { peer, auth: { caller } };
+    }
+    const peer = options.door.screen({ headers, socketAddress });
+    const authenticate = async (apiKey: string) => {
+      try {
+        const admission = await options.door.admit({
+          path: gatewayPath,
+          headers: { ...headers, authorization: `Bearer ${apiKey}` },
+          socketAddress,
+        });
+        audit(admission.peer, admission.caller?.keyId ?? "");
+        return admission.caller;
+      } catch (error) {
+        const refusal = asRefusal(error, peer);
+        audit(refusal.peer, refusal.keyId, refusal.error);
+        throw refusal.error;
+      }
+    };
+    return { peer, auth: { timeoutMs: options.authTimeoutMs, authenticate } };
+  }
+
   return {
-    handleUpgrade(request, socket, head) {
+    async handleUpgrade(request, socket, head) {
       const path = new URL(request.url ?? "/", "http://localhost").pathname;
       if (path !== gatewayPath) {
         socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
         return;
       }
       const started = performance.now();
-      const draft = {
-        time: timestampNow(),
-        procedure: gatewayPath,
-        peerIp: request.socket.remoteAddress ?? "",
-        userAgent: String(request.headers["user-agent"] ?? ""),
-        protocol: "websocket",
-      };
-      const record = (keyId: string, error?: ConnectError) =>
+      const socketAddress = request.socket.remoteAddress ?? "";
+      const audit = (peer: Peer, keyId: string, error?: ConnectError) =>
         options.audit.record({
-          ...draft,
+          time: timestampNow(),
+          procedure: gatewayPath,
+          peerIp: peer.ip,
+          country: peer.country,
+          userAgent: String(request.headers["user-agent"] ?? ""),
+          protocol: "websocket",
           keyId,
           code: error ? codeToString(error.code) : "ok",
           reason: error?.rawMessage ?? "",
           durationMs: Math.round(performance.now() - started),
         });
-      const key = keyFromHeaders(request.headers);
-      // Browsers cannot send headers with a WebSocket: without a key, the first frame must carry one.
-      const admitted =
-        key === undefined
-          ? Promise.resolve(undefined)
-          : options.door.admit({
-              path: gatewayPath,
-              headers: request.headers,
-              socketAddress: draft.peerIp,
-            });
-      admitted.then(
-        (admission) => {
-          if (admission) record(admission.caller?.keyId ?? "");
-          server.handleUpgrade(request, socket, head, (ws) => {
-            const session = new Session({
-              socket: ws,
-              format: ws.protocol === binarySubprotocol ? "binary" : "json",
-              peer: draft.peerIp,
-              engine: options.engine,
-              hub: options.hub,
-              limits: options.limits,
-              auth: admission
-                ? { caller: admission.caller }
-                : {
-                    timeoutMs: options.authTimeoutMs,
-                    authenticate: async (apiKey) => {
-                      try {
-                        const { caller } = await options.door.admit({
-                          path: gatewayPath,
-                          headers: { ...request.headers, authorization: `Bearer ${apiKey}` },
-                          socketAddress: draft.peerIp,
-                        });
-                        record(caller?.keyId ?? "");
-                        return caller;
-                      } catch (error) {
-                        const refusal =
-                          error instanceof Refusal
-                            ? error
-                            : new Refusal(ConnectError.from(error), noPeer);
-                        record(refusal.keyId, refusal.error);
-                        throw refusal.error;
-                      }
-                    },
-                  },
-            });
-            open.add(session);
-            total++;
-            ws.once("close", () => open.delete(session));
-          });
-        },
-        (error: unknown) => {
-          const refusal =
-            error instanceof Refusal ? error : new Refusal(ConnectError.from(error), noPeer);
-          record(refusal.keyId, refusal.error);
-          const status =
-            refusal.error.code === Code.PermissionDenied ? "403 Forbidden" : "401 Unauthorized";
-          const body = `${refusal.error.rawMessage}\n`;
-          socket.end(
-            `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-          );
-        },
-      );
+      let upgrade: { peer: Peer; auth: SessionAuth };
+      try {
+        upgrade = await admitUpgrade(request, socketAddress, audit);
+      } catch (error) {
+        const refusal = asRefusal(error);
+        audit(refusal.peer, refusal.keyId, refusal.error);
+        refuseUpgrade(socket, refusal.error);
+        return;
+      }
+      server.handleUpgrade(request, socket, head, (ws) => {
+        const session = new Session({
+          socket: ws,
+          format: ws.protocol === binarySubprotocol ? "binary" : "json",
+          peer: upgrade.peer.ip,
+          engine: options.engine,
+          hub: options.hub,
+          limits: options.limits,
+          auth: upgrade.auth,
+        });
+        open.add(session);
+        total++;
+        ws.once("close", () => open.delete(session));
+      });
     },
     sessions: () => [...open].map((session) => session.info()),
     stats: () => ({

@@ -53,8 +53,15 @@ export interface DoorOptions {
  * may be served: network rules, then the key, its scope, and its rate limit.
  */
 export interface Door {
+  /** screen applies the network rules alone and returns the peer, or throws a Refusal. */
+  screen(request: Omit<DoorRequest, "path">): Peer;
   /** admit returns the admission, or throws a Refusal. */
   admit(request: DoorRequest): Promise<Admission>;
+}
+
+/** asRefusal is a Refusal as it is, or any other failure of the door as an internal one. */
+export function asRefusal(error: unknown, peer: Peer = { ip: "", country: "" }): Refusal {
+  return error instanceof Refusal ? error : new Refusal(ConnectError.from(error), peer);
 }
 
 function rateLimited(keyId: string, peer: Peer, waitMs: number): Refusal {
@@ -70,11 +77,17 @@ function rateLimited(keyId: string, peer: Peer, waitMs: number): Refusal {
 
 /** createDoor makes the door. */
 export function createDoor(options: DoorOptions): Door {
+  function screen({ headers, socketAddress }: Omit<DoorRequest, "path">): Peer {
+    const peer = options.network.peerOf(socketAddress, headers);
+    const blocked = options.network.refusalOf(peer);
+    if (blocked) throw new Refusal(new ConnectError(blocked, Code.PermissionDenied), peer);
+    return peer;
+  }
+
   return {
+    screen,
     async admit({ path, headers, socketAddress }) {
-      const peer = options.network.peerOf(socketAddress, headers);
-      const blocked = options.network.refusalOf(peer);
-      if (blocked) throw new Refusal(new ConnectError(blocked, Code.PermissionDenied), peer);
+      const peer = screen({ headers, socketAddress });
       const access = accessOf(path, options.openPaths);
       if (access === "open") return { caller: undefined, peer };
       let caller: Caller;
