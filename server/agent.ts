@@ -5,7 +5,7 @@ import { createMetricsSource } from "./analytics/metrics-snapshot.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import type { AgentConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine/engine.js";
-import { createListener, type RequestHandler } from "./listener/listener.js";
+import { createListener } from "./listener/listener.js";
 import { createChannelHub } from "./realtime/channel-hub.js";
 import { createGateway } from "./realtime/gateway.js";
 import { createDoor } from "./security/door.js";
@@ -149,7 +149,7 @@ export function createAgent(options: AgentOptions): Agent {
       writeMaxBytes: config.maxMessageBytes,
       shutdownSignal: shutdown.signal,
     },
-  }) as RequestHandler;
+  });
   const listener = createListener({
     handler,
     upgrade: gateway.handleUpgrade,

@@ -1,17 +1,12 @@
 import { readFileSync } from "node:fs";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
+import type { RequestHandler } from "./node-types.js";
 import { routeConnection } from "./protocol-sniffer.js";
-
-/** RequestHandler serves HTTP/2 and HTTP/1.1 requests alike. */
-export type RequestHandler = (
-  request: http2.Http2ServerRequest | IncomingMessage,
-  response: http2.Http2ServerResponse | ServerResponse,
-) => void;
 
 /** UpgradeHandler takes an HTTP/1.1 upgrade request (a WebSocket handshake) and its socket. */
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;

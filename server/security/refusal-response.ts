@@ -5,7 +5,7 @@ import {
   errorToJsonBytes,
 } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import type { NodeRequest, NodeResponse } from "./node-types.js";
+import type { NodeRequest, NodeResponse } from "../listener/node-types.js";
 
 /** protocolOf names a request's protocol from its content type, for answers and audit rows. */
 export function protocolOf(contentType: string): "grpc" | "grpc-web" | "connect" {

@@ -1,4 +1,4 @@
-import type { NodeRequest, NodeResponse } from "../security/node-types.js";
+import type { NodeRequest, NodeResponse } from "../listener/node-types.js";
 
 // What Connect, gRPC-Web and our door read from, and write to, a browser's request.
 const exposedHeaders = [

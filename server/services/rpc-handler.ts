@@ -17,9 +17,9 @@ import {
 } from "@connectrpc/connect-node";
 import { createAuditInterceptor } from "../audit/audit-interceptor.js";
 import type { AuditLog } from "../audit/audit-log.js";
+import type { NodeRequest, NodeResponse, RequestHandler } from "../listener/node-types.js";
 import { type AuditDraft, kAudit, kCaller } from "../security/context.js";
 import { type Admission, type Door, Refusal } from "../security/door.js";
-import type { NodeRequest, NodeResponse } from "../security/node-types.js";
 import { protocolOf, writeRefusal } from "../security/refusal-response.js";
 import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
@@ -103,9 +103,7 @@ async function codeOfResponse(
  * is read whole and verified before the handler sees it. Every request, allowed or refused,
  * leaves an audit event.
  */
-export function createRpcHandler(
-  options: RpcHandlerOptions,
-): (request: NodeRequest, response: NodeResponse) => void {
+export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
   const router = createConnectRouter({
     acceptCompression: [compressionGzip, compressionBrotli],
     ...options.router,

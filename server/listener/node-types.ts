@@ -6,3 +6,6 @@ export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
 /** NodeResponse is the response of a NodeRequest. */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/** RequestHandler serves HTTP/2 and HTTP/1.1 requests alike. */
+export type RequestHandler = (request: NodeRequest, response: NodeResponse) => void;
