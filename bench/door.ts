@@ -32,7 +32,7 @@ async function measure(variant: Variant): Promise<number> {
     rateLimitPerSecond: 1_000_000,
     rateLimitBurst: 1_000_000,
   };
-  const agent = createAgent({ config, log: () => {} });
+  const agent = await createAgent({ config, log: () => {} });
   const url = await agent.start();
   let apiKey: string | undefined;
   if (on) {

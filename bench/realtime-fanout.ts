@@ -80,13 +80,17 @@ async function startGateway(dir: string): Promise<Target> {
     maxTasksPerKey: 1_000,
     maxQueuedTasks: 10_000,
     streamIdleTimeoutMs: 60_000,
+    leaseMs: 3_600_000,
+    instanceId: "only",
   });
   // The hub's source is a real event bus that this benchmark publishes to directly, so the
   // measure is the fan-out alone, not the rate at which tasks make events.
   const bus = createEventBus();
   // The door is real, with /ws opened to everyone, as an operator may: the measure is the fan-out.
   const keys = createKeyManager(store.keys);
-  const door = createDoor(doorOptionsOf({ ...loadConfig({ env: {} }), openPaths: "/ws" }, keys));
+  const door = createDoor(
+    doorOptionsOf({ ...loadConfig({ env: {} }), openPaths: "/ws" }, keys, store.rateLimiter),
+  );
   const audit = createAuditLog({
     store: store.audit,
     retentionDays: 1,

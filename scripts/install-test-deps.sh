@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system programs the tests use besides npm packages: Chromium (the browser
-# test drives it with playwright-core) and openssl (the TLS test makes a certificate).
-# A no-op when both are present; installs them with apt-get when run as root.
+# test drives it with playwright-core), openssl (the TLS test makes a certificate) and
+# PostgreSQL's server programs (the tests start a throwaway server of their own).
+# A no-op when all are present; installs them with apt-get when run as root.
 set -euo pipefail
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 ||
+  missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

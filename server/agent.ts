@@ -1,5 +1,5 @@
+import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { join } from "node:path";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { createMetricsSource } from "./analytics/metrics-snapshot.js";
 import { createAuditLog } from "./audit/audit-log.js";
@@ -14,7 +14,7 @@ import { createKeyManager } from "./security/key-manager.js";
 import { createHealthStatus } from "./services/health-service.js";
 import { routes } from "./services/routes.js";
 import { createRpcHandler } from "./services/rpc-handler.js";
-import { createSqliteStore } from "./store/sqlite/sqlite-store.js";
+import { openStore } from "./store/open-store.js";
 import type { Store } from "./store/store.js";
 import { createTaskRegistry } from "./tasks/registry.js";
 import { version } from "./version.js";
@@ -41,16 +41,18 @@ export interface AgentOptions {
   readonly log?: (line: string) => void;
 }
 
-/** createAgent builds the whole server from its config without listening. */
-export function createAgent(options: AgentOptions): Agent {
+/** createAgent opens the store and builds the whole server from its config, without listening. */
+export async function createAgent(options: AgentOptions): Promise<Agent> {
   const { config } = options;
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const log = options.log ?? ((line: string) => console.error(line));
-  const store = createSqliteStore({ path: join(config.dataDir, "cloudagent.db") });
+  const store = await openStore(config);
   const registry = createTaskRegistry();
   const engine = createEngine({
     store,
     registry,
+    instanceId: randomUUID(),
+    leaseMs: config.leaseMs,
     onError,
     maxConcurrentTasks: config.maxConcurrentTasks,
     defaultTimeoutMs: config.defaultTimeoutMs,
@@ -85,7 +87,7 @@ export function createAgent(options: AgentOptions): Agent {
     enabled: config.audit === "on",
     onError,
   });
-  const door = createDoor(doorOptionsOf(config, keys));
+  const door = createDoor(doorOptionsOf(config, keys, store.rateLimiter));
   // Read only after start, once the gateway (which needs the hub) exists.
   const realtime = () => gateway.stats();
   const hub = createChannelHub({
@@ -160,6 +162,7 @@ export function createAgent(options: AgentOptions): Agent {
       : undefined,
   });
 
+  let stopWatchingStore = () => {};
   return {
     engine,
     store,
@@ -170,9 +173,15 @@ export function createAgent(options: AgentOptions): Agent {
       await engine.start();
       const url = await listener.listen(config.port, config.host);
       health.set(ServingStatus.SERVING);
+      // While the database does not answer, requests needing it fail with Unavailable and
+      // health says NOT_SERVING; both recover by themselves when it is back.
+      stopWatchingStore = store.onAvailability((available) =>
+        health.set(available ? ServingStatus.SERVING : ServingStatus.NOT_SERVING),
+      );
       return url;
     },
     async stop() {
+      stopWatchingStore();
       health.set(ServingStatus.NOT_SERVING);
       gateway.close();
       // No new connections or HTTP/2 streams from here on; open streams go on for now.

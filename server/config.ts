@@ -7,8 +7,20 @@ export interface AgentConfig {
   readonly host: string;
   /** The port to listen on; 0 picks a free one. */
   readonly port: number;
-  /** Where the SQLite database lives. */
+  /** Where the SQLite database lives, and the admin key made at first start. */
   readonly dataDir: string;
+  /**
+   * A PostgreSQL URL (postgres://user:password@host:port/database): store everything there,
+   * shared by every instance given the same URL, instead of in SQLite under dataDir.
+   */
+  readonly databaseUrl: string;
+  /** The most connections this instance opens to PostgreSQL. */
+  readonly databasePoolSize: number;
+  /**
+   * How long a running task's lease lasts; the instance running it renews it three times as
+   * often, and another instance takes the task over once it has expired.
+   */
+  readonly leaseMs: number;
   /** A PEM certificate file: with tlsKeyFile, serve TLS (HTTP/2 and HTTP/1.1 by ALPN). */
   readonly tlsCertFile: string;
   /** The PEM private key of tlsCertFile. */
@@ -96,6 +108,9 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   host: { kind: "string", fallback: "127.0.0.1" },
   port: { kind: "integer", fallback: 8080, min: 0, max: 65_535 },
   dataDir: { kind: "string", fallback: "./data" },
+  databaseUrl: { kind: "string", fallback: "" },
+  databasePoolSize: { kind: "integer", fallback: 10, min: 1, max: 1_000 },
+  leaseMs: { kind: "integer", fallback: 30_000, min: 300, max: 3_600_000 },
   tlsCertFile: { kind: "string", fallback: "" },
   tlsKeyFile: { kind: "string", fallback: "" },
   maxMessageBytes: {
@@ -226,6 +241,9 @@ export function loadConfig(options: LoadConfigOptions): AgentConfig {
     throw new ConfigError(
       `unknownCountry must be "allow" or "deny", got ${JSON.stringify(result.unknownCountry)}`,
     );
+  }
+  if (result.databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(result.databaseUrl)) {
+    throw new ConfigError("databaseUrl must be a postgres:// or postgresql:// URL");
   }
   if (result.defaultTimeoutMs > result.maxTimeoutMs) {
     throw new ConfigError("defaultTimeoutMs must not exceed maxTimeoutMs");

@@ -16,7 +16,11 @@ export interface ServeOptions {
 export async function serve(options: ServeOptions = {}): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const config: AgentConfig = loadConfig({ env: process.env, file: options.configFile });
-  const agent = createAgent({ config, log, onError: (error) => log(`error: ${String(error)}`) });
+  const agent = await createAgent({
+    config,
+    log,
+    onError: (error) => log(`error: ${String(error)}`),
+  });
   const url = await agent.start();
   log(`cloudagent listening on ${url.href} (data in ${config.dataDir})`);
   let stopping = false;

@@ -36,7 +36,11 @@ export async function startTestAgent(overrides: Partial<AgentConfig> = {}): Prom
     shutdownGraceMs: 1_000,
     ...overrides,
   };
-  const agent = createAgent({ config, onError: (error) => console.error(error), log: () => {} });
+  const agent = await createAgent({
+    config,
+    onError: (error) => console.error(error),
+    log: () => {},
+  });
   const url = await agent.start();
   return {
     agent,

@@ -34,6 +34,8 @@ const limits: EngineLimits = {
   maxTasksPerKey: 1_000,
   maxQueuedTasks: 10_000,
   streamIdleTimeoutMs: 60_000,
+  // Longer than any test: no heartbeat runs, which the lease tests do themselves.
+  leaseMs: 3_600_000,
 };
 
 async function startEngine(
@@ -45,6 +47,7 @@ async function startEngine(
     ...limits,
     ...options,
     store,
+    instanceId: "engine-test",
     registry: createTaskRegistry(options.handlers ?? builtinTasks),
     onError: (error) => {
       throw error;
@@ -303,10 +306,12 @@ describe("engine", () => {
     const poison = newTask();
     poison.task.attempts = 2;
     await crashed.insertTasks([again, poison]);
-    // Claimed, as by a process that then died before finishing them.
+    // Claimed, as by a process that then died before finishing them: alone on its SQLite
+    // file, the next start takes them over although their leases have not expired.
     const start = (task: Task) => stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1);
-    await crashed.claimNextTask(start);
-    await crashed.claimNextTask(start);
+    const lease = { owner: "dead", expiresAt: Date.now() + 60_000 };
+    await crashed.claimNextTask(start, lease);
+    await crashed.claimNextTask(start, lease);
     await crashed.close();
 
     const { engine } = await startEngine({ path });

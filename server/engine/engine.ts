@@ -36,12 +36,16 @@ export interface EngineLimits {
   readonly maxQueuedTasks: number;
   /** A watch with no event for this long ends with DeadlineExceeded (the caller resumes). */
   readonly streamIdleTimeoutMs: number;
+  /** How long a claimed task's lease lasts before another instance may take the task over. */
+  readonly leaseMs: number;
 }
 
 /** EngineOptions wires an engine to its store and task registry. */
 export interface EngineOptions extends EngineLimits {
   readonly store: Store;
   readonly registry: TaskRegistry;
+  /** This agent instance's name in the leases of the tasks it runs. */
+  readonly instanceId: string;
   /** Where unexpected errors in background work are reported. */
   readonly onError: (error: unknown) => void;
 }
@@ -58,7 +62,10 @@ export interface SubmitInput {
 
 /** Engine owns the task lifecycle: submit, run, cancel, watch. It knows nothing of HTTP. */
 export interface Engine {
-  /** start recovers tasks interrupted by a crash and begins running queued ones. */
+  /**
+   * start recovers tasks interrupted by a crash and begins running queued ones, and those
+   * other instances queue on a shared store.
+   */
   start(): Promise<void>;
   /** submit validates and commits a task, then returns it; see Store.insertTasks. */
   submit(input: SubmitInput): Promise<InsertedTask>;
@@ -91,6 +98,31 @@ export function createEngine(options: EngineOptions): Engine {
   const { store, registry } = options;
   const bus = createEventBus();
   const executor = createExecutor({ ...options, bus });
+
+  // Events other instances commit reach this instance's watchers, wake it for queued work,
+  // and stop a handler here whose task another instance cancelled.
+  store.onRemoteEvent((event, taskType) => {
+    bus.publish(event, taskType);
+    if (event.state === TaskState.QUEUED) executor.wake();
+    if (isTerminal(event.state)) {
+      const message = event.kind.case === "error" ? event.kind.value.message : "finished";
+      executor.abort(event.taskId, new ConnectError(message, Code.Canceled));
+    }
+  });
+  store.onFeedGap(() => {
+    executor.wake();
+    remindWatchers().catch(options.onError);
+  });
+
+  /** remindWatchers shows each watched task's latest event again, so watchers fill any hole. */
+  async function remindWatchers(): Promise<void> {
+    for (const taskId of bus.watchedTaskIds()) {
+      const task = await store.getTask(taskId);
+      if (task === undefined) continue;
+      const [latest] = await store.listEvents(taskId, task.lastSequence - 1n);
+      if (latest) bus.remind(latest, task.type);
+    }
+  }
 
   function prepare(input: SubmitInput, path: string) {
     const type = registry.validate(input.spec, `${path}spec`);

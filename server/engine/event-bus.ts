@@ -11,6 +11,13 @@ export interface EventBus {
   subscribeAll(listener: TaskEventListener): () => void;
   /** publish delivers a committed event to its task's listeners and to everyone's. */
   publish(event: TaskEvent, taskType: string): void;
+  /**
+   * remind delivers an event again to its task's listeners only, so they notice events they
+   * may have missed (listeners of a task skip what they have seen and read holes from the store).
+   */
+  remind(event: TaskEvent, taskType: string): void;
+  /** watchedTaskIds lists the tasks with listeners of their own. */
+  watchedTaskIds(): string[];
 }
 
 /** createEventBus makes an in-process event bus. */
@@ -36,9 +43,13 @@ export function createEventBus(): EventBus {
     },
     publish(event, taskType) {
       for (const listener of everything) listener(event, taskType);
+      this.remind(event, taskType);
+    },
+    remind(event, taskType) {
       const set = listeners.get(event.taskId);
       if (set === undefined) return;
       for (const listener of set) listener(event, taskType);
     },
+    watchedTaskIds: () => [...listeners.keys()],
   };
 }

@@ -30,19 +30,29 @@ export interface ExecutorOptions {
   readonly maxAttempts: number;
   /** The largest result, in bytes, and the most a handler may inflate. */
   readonly maxOutputBytes: number;
+  /** This agent instance's name in the leases of the tasks it runs. */
+  readonly instanceId: string;
+  /**
+   * How long a claimed task's lease lasts; the executor renews its leases three times as
+   * often. Another instance takes a task over once its lease has expired.
+   */
+  readonly leaseMs: number;
   /** Where unexpected store errors are reported. */
   readonly onError: (error: unknown) => void;
 }
 
 /** Executor claims queued tasks, runs them with bounded concurrency and records the outcome. */
 export interface Executor {
-  /** recover requeues tasks that were running when the previous process died, then starts. */
+  /**
+   * recover requeues tasks that were running when their instance died, then starts running
+   * tasks and renewing leases. It goes on taking over tasks of dead instances while it runs.
+   */
   recover(): Promise<void>;
   /** wake looks for queued tasks to start; call it after submits. */
   wake(): void;
   /** record appends an event if the task is in an expected state, and publishes it. */
   record(event: TaskEvent, expected: readonly TaskState[]): Promise<AppendedEvent | undefined>;
-  /** abort stops a running task's handler; its terminal event must already be recorded. */
+  /** abort stops a task's handler if it runs here; its terminal event must already be recorded. */
   abort(taskId: string, reason: ConnectError): void;
   /**
    * drain stops starting tasks, waits up to graceMs for running ones, then requeues those
@@ -61,16 +71,47 @@ interface Run {
 
 /** createExecutor makes the executor of an engine. */
 export function createExecutor(options: ExecutorOptions): Executor {
-  const { store, bus, registry } = options;
+  const { store, bus, registry, instanceId } = options;
   const running = new Map<string, Run>();
   let draining = false;
   let pumping = false;
   let pumpAgain = false;
+  let heartbeat: NodeJS.Timeout | undefined;
 
-  async function record(event: TaskEvent, expected: readonly TaskState[]) {
-    const appended = await store.appendEvent(event, expected);
+  async function record(event: TaskEvent, expected: readonly TaskState[], leaseOwner?: string) {
+    const appended = await store.appendEvent(event, expected, leaseOwner);
     if (appended) bus.publish(appended.event, appended.task.type);
     return appended;
+  }
+
+  /** recordOwn records an event of a task this instance runs, while it still holds the lease. */
+  function recordOwn(event: TaskEvent) {
+    return record(event, [TaskState.RUNNING], instanceId);
+  }
+
+  /** requeueOrFail is the takeover of a task whose instance died: run it again, or give up. */
+  function requeueOrFail(task: Task): TaskEvent {
+    if (task.attempts < options.maxAttempts) {
+      return stateChangeEvent(task.id, TaskState.QUEUED, task.attempts, "requeued after restart");
+    }
+    const message = `gave up after ${task.attempts} attempts interrupted by restarts`;
+    return errorEvent(
+      task.id,
+      TaskState.FAILED,
+      taskErrorOf(new ConnectError(message, Code.Aborted)),
+    );
+  }
+
+  async function takeOver(expiredBefore: number): Promise<void> {
+    const taken = await store.takeOverTasks(expiredBefore, requeueOrFail);
+    for (const { event, task } of taken) bus.publish(event, task.type);
+  }
+
+  /** beat renews this instance's leases, takes over expired ones and looks for queued work. */
+  async function beat(): Promise<void> {
+    await store.renewLeases(instanceId, Date.now() + options.leaseMs);
+    if (store.shared) await takeOver(Date.now());
+    wake();
   }
 
   function abort(taskId: string, reason: ConnectError) {
@@ -79,7 +120,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   async function fail(taskId: string, code: Code, message: string) {
     const error = new ConnectError(message, code);
-    await record(errorEvent(taskId, TaskState.FAILED, taskErrorOf(error)), [TaskState.RUNNING]);
+    await recordOwn(errorEvent(taskId, TaskState.FAILED, taskErrorOf(error)));
     abort(taskId, error);
   }
 
@@ -113,7 +154,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       maxOutputBytes: options.maxOutputBytes,
       progress(percent, note = "") {
         progress = progress
-          .then(() => record(progressEvent(task.id, percent, note), [TaskState.RUNNING]))
+          .then(() => recordOwn(progressEvent(task.id, percent, note)))
           .then(() => undefined, options.onError);
       },
     };
@@ -121,8 +162,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
       const outcome = await execute(task, context);
       clearTimeout(deadline);
       await progress;
-      // A no-op when cancel, the deadline or a drain already ended this attempt.
-      await record(outcome, [TaskState.RUNNING]).catch(options.onError);
+      // A no-op when cancel, the deadline, a drain or a takeover already ended this attempt.
+      await recordOwn(outcome).catch(options.onError);
       running.delete(task.id);
       wake();
     })();
@@ -133,8 +174,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
     do {
       pumpAgain = false;
       while (!draining && running.size < options.maxConcurrentTasks) {
-        const claimed = await store.claimNextTask((task) =>
-          stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1),
+        const claimed = await store.claimNextTask(
+          (task) => stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1),
+          { owner: instanceId, expiresAt: Date.now() + options.leaseMs },
         );
         if (claimed === undefined) break;
         bus.publish(claimed.event, claimed.task.type);
@@ -164,24 +206,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
       return running.size;
     },
     async recover() {
-      for (const taskId of await store.listTaskIds(TaskState.RUNNING)) {
-        const task = await store.getTask(taskId);
-        if (task === undefined) continue;
-        const event =
-          task.attempts >= options.maxAttempts
-            ? errorEvent(
-                taskId,
-                TaskState.FAILED,
-                taskErrorOf(
-                  new ConnectError(
-                    `gave up after ${task.attempts} attempts interrupted by restarts`,
-                    Code.Aborted,
-                  ),
-                ),
-              )
-            : stateChangeEvent(taskId, TaskState.QUEUED, task.attempts, "requeued after restart");
-        await record(event, [TaskState.RUNNING]);
-      }
+      // Alone on its store, an instance starting finds only tasks of its own dead predecessor.
+      await takeOver(store.shared ? Date.now() : Number.MAX_SAFE_INTEGER);
+      heartbeat = setInterval(() => beat().catch(options.onError), options.leaseMs / 3).unref();
       wake();
     },
     async drain(graceMs) {
@@ -193,10 +220,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
         sleep(graceMs, undefined, { signal: grace.signal }).catch(() => {}),
       ]);
       grace.abort();
+      clearInterval(heartbeat);
       for (const [taskId, run] of running) {
-        await record(
+        await recordOwn(
           stateChangeEvent(taskId, TaskState.QUEUED, run.task.attempts, "requeued at shutdown"),
-          [TaskState.RUNNING],
         );
         run.controller.abort(new ConnectError("the server is shutting down", Code.Unavailable));
       }

@@ -4,7 +4,7 @@ import { openCountryDatabase } from "./country-database.js";
 import type { DoorOptions } from "./door.js";
 import type { KeyManager } from "./key-manager.js";
 import { createNetworkRules } from "./network-rules.js";
-import { createRateLimiter, type RateLimit } from "./rate-limiter.js";
+import type { RateLimit, RateLimiter } from "./rate-limiter.js";
 import { parseScope } from "./scopes.js";
 
 /** listOf splits a comma-separated setting. */
@@ -32,7 +32,11 @@ export function scopeLimitsOf(value: string): Map<Scope, RateLimit> {
 }
 
 /** doorOptionsOf builds the door's options from the config; a bad CIDR throws, naming its setting. */
-export function doorOptionsOf(config: AgentConfig, keys: KeyManager): DoorOptions {
+export function doorOptionsOf(
+  config: AgentConfig,
+  keys: KeyManager,
+  limiter: RateLimiter,
+): DoorOptions {
   return {
     keys,
     openPaths: listOf(config.openPaths),
@@ -46,7 +50,7 @@ export function doorOptionsOf(config: AgentConfig, keys: KeyManager): DoorOption
       allowUnknownCountry: config.unknownCountry === "allow",
       countryOf: config.countryDatabase ? openCountryDatabase(config.countryDatabase) : undefined,
     }),
-    limiter: createRateLimiter(),
+    limiter,
     defaultRateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
     scopeRateLimits: scopeLimitsOf(config.scopeRateLimits),
   };

@@ -102,9 +102,9 @@ export function createDoor(options: DoorOptions): Door {
       }
       const scopeLimit = access === "key" ? undefined : options.scopeRateLimits?.get(access);
       const waitMs = Math.max(
-        options.limiter.take(caller.keyId, caller.rateLimit ?? options.defaultRateLimit),
+        await options.limiter.take(caller.keyId, caller.rateLimit ?? options.defaultRateLimit),
         scopeLimit && access !== "key"
-          ? options.limiter.take(`${caller.keyId} ${scopeName(access)}`, scopeLimit)
+          ? await options.limiter.take(`${caller.keyId} ${scopeName(access)}`, scopeLimit)
           : 0,
       );
       if (waitMs > 0) throw rateLimited(caller.keyId, peer, waitMs);

@@ -7,7 +7,7 @@ export interface RateLimit {
 /** RateLimiter hands out tokens per key from buckets that refill over time. */
 export interface RateLimiter {
   /** take spends a token of the key's bucket: 0 when there was one, else the ms until there is. */
-  take(key: string, limit: RateLimit): number;
+  take(key: string, limit: RateLimit): Promise<number>;
 }
 
 interface Bucket {
@@ -16,12 +16,15 @@ interface Bucket {
   limit: RateLimit;
 }
 
-/** createRateLimiter keeps the buckets in memory, dropping those that have refilled. */
+/**
+ * createRateLimiter keeps the buckets in memory, dropping those that have refilled: for a
+ * store only one instance uses.
+ */
 export function createRateLimiter(now: () => number = () => performance.now()): RateLimiter {
   const buckets = new Map<string, Bucket>();
   let sweep = now();
   return {
-    take(key, limit) {
+    async take(key, limit) {
       const at = now();
       // A bucket that has refilled holds no information: forget those now and then, so idle
       // keys cost nothing.

@@ -39,6 +39,8 @@ async function inMemory() {
     maxTasksPerKey: 1_000,
     maxQueuedTasks: 10_000,
     streamIdleTimeoutMs: 60_000,
+    leaseMs: 3_600_000,
+    instanceId: "only",
   });
   await engine.start();
   const health = createHealthStatus();

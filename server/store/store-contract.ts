@@ -1,9 +1,12 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
+import { AuditEventSchema } from "../../gen/noizylab/agent/v1/audit_pb.js";
+import { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { TaskResultSchema, TaskSchema, TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
 import { progressEvent, resultEvent, stateChangeEvent } from "../engine/task-events.js";
 import { uuidV7 } from "../lib/uuid-v7.js";
+import type { StoredKey } from "./key-store.js";
 import type { NewTask, Store } from "./store.js";
 
 /** newTask is a queued echo task with its first event, as the engine makes them. */
@@ -29,6 +32,10 @@ export function newTask(
 
 const running = (task: { id: string; attempts: number }) =>
   stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1);
+const lease = (owner = "instance-a", forMs = 60_000) => ({
+  owner,
+  expiresAt: Date.now() + forMs,
+});
 
 /**
  * describeStoreContract is the behaviour every Store engine must show; each engine's test
@@ -70,7 +77,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const highNew = newTask({ priority: 90 });
       await store.insertTasks([low, highOld, highNew]);
       const order = [];
-      for (let i = 0; i < 4; i++) order.push((await store.claimNextTask(running))?.task.id);
+      for (let i = 0; i < 4; i++)
+        order.push((await store.claimNextTask(running, lease()))?.task.id);
       expect(order).toEqual([highOld.task.id, highNew.task.id, low.task.id, undefined]);
       const claimed = await store.getTask(low.task.id);
       expect(claimed).toMatchObject({ state: TaskState.RUNNING, attempts: 1, lastSequence: 2n });
@@ -82,7 +90,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const store = await open();
       const item = newTask();
       await store.insertTasks([item]);
-      await store.claimNextTask(running);
+      await store.claimNextTask(running, lease());
       const id = item.task.id;
       const progress = await store.appendEvent(progressEvent(id, 50, "half"), [TaskState.RUNNING]);
       expect(progress?.event.sequence).toBe(3n);
@@ -112,7 +120,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         newTask({ createdAtMs: 3_000 }),
       ];
       await store.insertTasks(items);
-      await store.claimNextTask(running);
+      await store.claimNextTask(running, lease());
       const all = await store.listTasks({ states: [], types: [], limit: 10 });
       expect(all.map((t) => t.id)).toEqual(items.map((i) => i.task.id).reverse());
       const queued = await store.listTasks({
@@ -141,6 +149,143 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(await store.countTasks(TaskState.QUEUED)).toBe(2);
       expect(await store.countUnfinishedTasks("")).toBe(3);
       expect(await store.countUnfinishedTasks("someone")).toBe(0);
+      await store.close();
+    });
+
+    it("never hands one task to two claims racing, and keeps the counts right", async () => {
+      const store = await open();
+      const items = Array.from({ length: 20 }, () => newTask());
+      await store.insertTasks(items);
+      const claims = await Promise.all(
+        items.map((_, i) => store.claimNextTask(running, lease(`instance-${i % 3}`))),
+      );
+      const ids = claims.map((claim) => claim?.task.id);
+      expect(new Set(ids).size).toBe(items.length);
+      expect(await store.countTasks(TaskState.RUNNING)).toBe(items.length);
+      expect(await store.countTasks(TaskState.QUEUED)).toBe(0);
+      await store.close();
+    });
+
+    it("applies a lease holder's events only while it holds the lease, and takes over expired leases", async () => {
+      const store = await open();
+      const [kept, lost] = [newTask({ priority: 90 }), newTask({ priority: 10 })];
+      await store.insertTasks([kept, lost]);
+      await store.claimNextTask(running, lease("alive", 60_000));
+      await store.claimNextTask(running, lease("dead", -1_000));
+      const id = lost.task.id;
+      expect(
+        await store.appendEvent(progressEvent(id, 10, ""), [TaskState.RUNNING], "someone-else"),
+      ).toBeUndefined();
+      const requeue = (task: { id: string; attempts: number }) =>
+        stateChangeEvent(task.id, TaskState.QUEUED, task.attempts, "taken over");
+      const taken = await store.takeOverTasks(Date.now(), requeue);
+      expect(taken.map((t) => t.task.id)).toEqual([id]);
+      expect(taken[0]?.task.state).toBe(TaskState.QUEUED);
+      // The dead instance's late result no longer applies; the live one's still does.
+      const result = create(TaskResultSchema, { result: { case: "echo", value: { text: "" } } });
+      expect(
+        await store.appendEvent(resultEvent(id, result), [TaskState.RUNNING], "dead"),
+      ).toBeUndefined();
+      const again = await store.claimNextTask(running, lease("alive", 60_000));
+      expect(again?.task).toMatchObject({ id, attempts: 2 });
+      // Renewed leases are not taken over; without renewal they would be by then.
+      await store.renewLeases("alive", Date.now() + 120_000);
+      expect(await store.takeOverTasks(Date.now() + 90_000, requeue)).toEqual([]);
+      const done = await store.appendEvent(resultEvent(id, result), [TaskState.RUNNING], "alive");
+      expect(done?.task.state).toBe(TaskState.SUCCEEDED);
+      expect(await store.countTasks(TaskState.RUNNING)).toBe(1);
+      await store.close();
+    });
+
+    it("keeps keys, revokes them once, and refuses a nonce used twice until it expires", async () => {
+      const store = await open();
+      const key: StoredKey = {
+        keyId: "k1",
+        name: "ci",
+        scopes: [Scope.TASKS_SUBMIT, Scope.TASKS_READ],
+        secretHash: new Uint8Array([1, 2, 3]),
+        createdAt: 1_000,
+        expiresAt: null,
+        revokedAt: null,
+        rateLimit: { perSecond: 2.5, burst: 5 },
+        signingKey: new Uint8Array([4, 5]),
+        requireSignature: true,
+      };
+      await store.keys.insert(key);
+      await store.keys.insert({ ...key, keyId: "k2", createdAt: 2_000, rateLimit: null });
+      // Engines may read bytes back as Buffers: compare the bytes.
+      const bytesOf = (stored: StoredKey | undefined) =>
+        stored && {
+          ...stored,
+          secretHash: [...stored.secretHash],
+          signingKey: [...stored.signingKey],
+        };
+      expect(bytesOf(await store.keys.get("k1"))).toEqual(bytesOf(key));
+      expect((await store.keys.list()).map((k) => k.keyId)).toEqual(["k2", "k1"]);
+      expect(await store.keys.count()).toBe(2);
+      expect((await store.keys.revoke("k1", 5_000))?.revokedAt).toBe(5_000);
+      expect((await store.keys.revoke("k1", 9_000))?.revokedAt).toBe(5_000);
+      expect(await store.keys.get("nobody")).toBeUndefined();
+      const soon = Date.now() + 60_000;
+      expect(await store.keys.useNonce("k1", "n1", soon)).toBe(true);
+      expect(await store.keys.useNonce("k1", "n1", soon)).toBe(false);
+      expect(await store.keys.useNonce("k2", "n1", soon)).toBe(true);
+      expect(await store.keys.useNonce("k1", "old", Date.now() - 1)).toBe(true);
+      expect(await store.keys.useNonce("k1", "old", soon)).toBe(true);
+      await store.close();
+    });
+
+    it("appends, filters, pages and purges the audit trail", async () => {
+      const store = await open();
+      const event = (time: number, keyId: string, reason = "") =>
+        create(AuditEventSchema, {
+          time: timestampFromMs(time),
+          keyId,
+          procedure: "/noizylab.agent.v1.TaskService/Submit",
+          peerIp: "127.0.0.1",
+          code: reason ? "permission_denied" : "ok",
+          bytesIn: 10n,
+          bytesOut: 20n,
+          reason,
+        });
+      await store.audit.insert([event(1_000, "a"), event(2_000, "b", "no scope")]);
+      await store.audit.insert([event(3_000, "a")]);
+      const first = await store.audit.list({ refusedOnly: false, limit: 2 });
+      expect(first.events.map((e) => timestampMs(e.time ?? timestampFromMs(0)))).toEqual([
+        3_000, 2_000,
+      ]);
+      expect(first.events[0]).toMatchObject({ keyId: "a", bytesIn: 10n, bytesOut: 20n });
+      const rest = await store.audit.list({
+        refusedOnly: false,
+        limit: 2,
+        beforeCursor: first.nextCursor,
+      });
+      expect(rest.events.map((e) => e.keyId)).toEqual(["a"]);
+      expect(rest.nextCursor).toBeUndefined();
+      const refused = await store.audit.list({ refusedOnly: true, limit: 10 });
+      expect(refused.events.map((e) => e.reason)).toEqual(["no scope"]);
+      const window = await store.audit.list({
+        refusedOnly: false,
+        since: 1_500,
+        until: 3_000,
+        keyId: "b",
+        limit: 10,
+      });
+      expect(window.events).toHaveLength(1);
+      expect(await store.audit.purge(2_500)).toBe(2);
+      expect((await store.audit.list({ refusedOnly: false, limit: 10 })).events).toHaveLength(1);
+      await store.close();
+    });
+
+    it("hands out a bucket's burst, then says how long to wait", async () => {
+      const store = await open();
+      const limit = { perSecond: 1, burst: 3 };
+      const waits = [];
+      for (let i = 0; i < 4; i++) waits.push(await store.rateLimiter.take("k1", limit));
+      expect(waits.slice(0, 3)).toEqual([0, 0, 0]);
+      expect(waits[3]).toBeGreaterThan(900);
+      expect(waits[3]).toBeLessThanOrEqual(1_000);
+      expect(await store.rateLimiter.take("k2", limit)).toBe(0);
       await store.close();
     });
   });

@@ -1,4 +1,5 @@
 import type { Task, TaskEvent, TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
+import type { RateLimiter } from "../security/rate-limiter.js";
 import type { AuditStore } from "./audit-store.js";
 import type { KeyStore } from "./key-store.js";
 
@@ -36,6 +37,20 @@ export interface AppendedEvent {
 }
 
 /**
+ * Lease says which agent instance runs a claimed task, and until when: an instance renews the
+ * leases of the tasks it runs, and a task whose lease expired is taken over by another.
+ */
+export interface Lease {
+  /** The instance holding it. */
+  readonly owner: string;
+  /** Milliseconds since the epoch. */
+  readonly expiresAt: number;
+}
+
+/** CommittedEventListener receives a committed event with its task's type. */
+export type CommittedEventListener = (event: TaskEvent, taskType: string) => void;
+
+/**
  * Store is the durable record of tasks and their events. Every method commits before its
  * promise resolves. A task row is the projection of its events (see applyEvent): the store
  * numbers each event and updates the row in the same transaction.
@@ -45,6 +60,13 @@ export interface Store {
   readonly keys: KeyStore;
   /** The audit trail. */
   readonly audit: AuditStore;
+  /**
+   * Whether several agent instances may use this store at once. When false, a task found
+   * running at start was left by a dead process and can be taken over at once.
+   */
+  readonly shared: boolean;
+  /** The rate-limit buckets, shared by every instance using the store. */
+  readonly rateLimiter: RateLimiter;
   /**
    * insertTasks commits new tasks in one transaction. A task whose idempotency key an
    * existing task already has is not inserted: the existing task is returned instead,
@@ -61,18 +83,43 @@ export interface Store {
    * appendEvent numbers an event, stores it and applies it to its task, if the task is in
    * one of the expected states; otherwise it changes nothing and returns undefined.
    */
-  appendEvent(event: TaskEvent, expected: readonly TaskState[]): Promise<AppendedEvent | undefined>;
+  appendEvent(
+    event: TaskEvent,
+    expected: readonly TaskState[],
+    /** When given, the event applies only while this instance holds the task's lease. */
+    leaseOwner?: string,
+  ): Promise<AppendedEvent | undefined>;
   /**
    * claimNextTask moves the queued task with the highest priority (oldest first among
-   * equals) to running, recording the event `start` makes for it; undefined when none waits.
+   * equals) to running under a lease, recording the event `start` makes for it; undefined
+   * when none waits. Instances claiming at once never get the same task.
    */
-  claimNextTask(start: (task: Task) => TaskEvent): Promise<AppendedEvent | undefined>;
+  claimNextTask(start: (task: Task) => TaskEvent, lease: Lease): Promise<AppendedEvent | undefined>;
+  /** renewLeases extends every lease an instance holds to a new expiry. */
+  renewLeases(owner: string, expiresAt: number): Promise<void>;
+  /**
+   * takeOverTasks records, for each running task whose lease expired before a time, the
+   * event `takeOver` makes for it (requeue or fail), in a transaction of its own.
+   */
+  takeOverTasks(
+    expiredBefore: number,
+    takeOver: (task: Task) => TaskEvent,
+  ): Promise<AppendedEvent[]>;
   /** listTaskIds returns the ids of all tasks in the given state, oldest first. */
   listTaskIds(state: TaskState): Promise<string[]>;
   /** countTasks returns how many tasks are in the given state. */
   countTasks(state: TaskState): Promise<number>;
   /** countUnfinishedTasks returns how many tasks a key submitted are queued or running. */
   countUnfinishedTasks(keyId: string): Promise<number>;
+  /** onRemoteEvent calls listener with each event another instance commits; returns the unsubscribe. */
+  onRemoteEvent(listener: CommittedEventListener): () => void;
+  /**
+   * onFeedGap calls listener when events of other instances may have been missed (the feed
+   * was down): what depends on them should be read again from the store.
+   */
+  onFeedGap(listener: () => void): () => void;
+  /** onAvailability calls listener when the database stops (false) or starts (true) answering. */
+  onAvailability(listener: (available: boolean) => void): () => void;
   /** close releases the store; nothing may be called after. */
   close(): Promise<void>;
 }

@@ -8,12 +8,20 @@ import {
   TaskEventSchema,
   TaskState,
 } from "../../../gen/noizylab/agent/v1/task_pb.js";
-import type { AppendedEvent, InsertedTask, NewTask, Store, TaskQuery } from "../store.js";
+import { createRateLimiter } from "../../security/rate-limiter.js";
+import type { AppendedEvent, InsertedTask, Lease, NewTask, Store, TaskQuery } from "../store.js";
 import { applyEvent } from "../task-projection.js";
+import {
+  type LeasedTaskRow,
+  leaseOf,
+  rowFromTask,
+  type TaskRow,
+  taskColumns,
+  taskFromRow,
+} from "../task-rows.js";
 import { migrations } from "./migrations.js";
 import { createSqliteAuditStore } from "./sqlite-audit.js";
 import { createSqliteKeyStore } from "./sqlite-keys.js";
-import { rowFromTask, type TaskRow, taskColumns, taskFromRow } from "./task-rows.js";
 
 /** SqliteStoreOptions configures the embedded SQLite store. */
 export interface SqliteStoreOptions {
@@ -65,13 +73,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     `UPDATE tasks SET ${taskColumns
       .filter((c) => c !== "id")
       .map((c) => `${c} = @${c}`)
-      .join(", ")} WHERE id = @id`,
+      .join(
+        ", ",
+      )}, lease_owner = @lease_owner, lease_expires_at = @lease_expires_at WHERE id = @id`,
   );
-  const selectTask = db.prepare<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?");
+  const selectTask = db.prepare<[string], LeasedTaskRow>("SELECT * FROM tasks WHERE id = ?");
   const selectByKey = db.prepare<[string], TaskRow>(
     "SELECT * FROM tasks WHERE idempotency_key = ?",
   );
-  const selectNextQueued = db.prepare<[], TaskRow>(
+  const selectNextQueued = db.prepare<[], LeasedTaskRow>(
     `SELECT * FROM tasks WHERE state = ${TaskState.QUEUED} ORDER BY priority DESC, id LIMIT 1`,
   );
   const selectIdsInState = db.prepare<[number], { id: string }>(
@@ -83,6 +93,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const countUnfinished = db.prepare<[string], { n: number }>(
     "SELECT n FROM key_unfinished_counts WHERE key_id = ?",
   );
+  const renewLeases = db.prepare(
+    `UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ? AND state = ${TaskState.RUNNING}`,
+  );
+  const selectExpired = db.prepare<[number], LeasedTaskRow>(
+    `SELECT * FROM tasks WHERE state = ${TaskState.RUNNING} AND COALESCE(lease_expires_at, 0) < ? ORDER BY id`,
+  );
   const insertEventRow = db.prepare(
     "INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)",
   );
@@ -90,10 +106,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     "SELECT event FROM task_events WHERE task_id = ? AND sequence > ? ORDER BY sequence",
   );
 
-  function append(before: Task, event: TaskEvent): AppendedEvent {
+  function append(row: LeasedTaskRow, event: TaskEvent, lease?: Lease): AppendedEvent {
+    const before = taskFromRow(row);
     event.sequence = before.lastSequence + 1n;
     const task = applyEvent(before, event);
-    updateTaskRow.run(rowFromTask(task));
+    const kept = leaseOf(task, row, lease);
+    updateTaskRow.run({
+      ...rowFromTask(task),
+      lease_owner: kept?.owner ?? null,
+      lease_expires_at: kept?.expiresAt ?? null,
+    });
     insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
     return { task, event };
   }
@@ -110,23 +132,30 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   );
 
   const appendEvent = db.transaction(
-    (event: TaskEvent, expected: readonly TaskState[]): AppendedEvent | undefined => {
+    (event: TaskEvent, expected: readonly TaskState[], leaseOwner?: string) => {
       const row = selectTask.get(event.taskId);
       if (row === undefined || !expected.includes(row.state)) return undefined;
-      return append(taskFromRow(row), event);
+      if (leaseOwner !== undefined && row.lease_owner !== leaseOwner) return undefined;
+      return append(row, event);
     },
   );
 
-  const claimNextTask = db.transaction((start: (task: Task) => TaskEvent) => {
+  const claimNextTask = db.transaction((start: (task: Task) => TaskEvent, lease: Lease) => {
     const row = selectNextQueued.get();
-    if (row === undefined) return undefined;
-    const task = taskFromRow(row);
-    return append(task, start(task));
+    return row && append(row, start(taskFromRow(row)), lease);
   });
+
+  const takeOverTasks = db.transaction(
+    (expiredBefore: number, takeOver: (task: Task) => TaskEvent) =>
+      selectExpired.all(expiredBefore).map((row) => append(row, takeOver(taskFromRow(row)))),
+  );
 
   return {
     keys: createSqliteKeyStore(db, nonceDb),
     audit: createSqliteAuditStore(db),
+    // One instance uses a SQLite file: its rate-limit buckets need not leave its memory.
+    shared: false,
+    rateLimiter: createRateLimiter(),
     async insertTasks(tasks) {
       return insertTasks.immediate(tasks);
     },
@@ -166,12 +195,22 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         .all(taskId, Number(afterSequence))
         .map((row) => fromBinary(TaskEventSchema, row.event));
     },
-    async appendEvent(event, expected) {
-      return appendEvent.immediate(event, expected);
+    async appendEvent(event, expected, leaseOwner) {
+      return appendEvent.immediate(event, expected, leaseOwner);
     },
-    async claimNextTask(start) {
-      return claimNextTask.immediate(start);
+    async claimNextTask(start, lease) {
+      return claimNextTask.immediate(start, lease);
     },
+    async renewLeases(owner, expiresAt) {
+      renewLeases.run(expiresAt, owner);
+    },
+    async takeOverTasks(expiredBefore, takeOver) {
+      return takeOverTasks.immediate(expiredBefore, takeOver);
+    },
+    // Nobody else writes to the file: there are no remote events, and the disk is always there.
+    onRemoteEvent: () => () => {},
+    onFeedGap: () => () => {},
+    onAvailability: () => () => {},
     async listTaskIds(state) {
       return selectIdsInState.all(state).map((row) => row.id);
     },

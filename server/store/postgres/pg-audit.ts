@@ -1,0 +1,134 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { type AuditEvent, AuditEventSchema } from "../../../gen/noizylab/agent/v1/audit_pb.js";
+import type { AuditStore } from "../audit-store.js";
+import type { PgDatabase } from "./pg-database.js";
+
+interface AuditRow {
+  id: number;
+  time: number;
+  key_id: string;
+  procedure: string;
+  task_type: string;
+  task_id: string;
+  peer_ip: string;
+  country: string;
+  user_agent: string;
+  protocol: string;
+  code: string;
+  duration_ms: number;
+  bytes_in: number;
+  bytes_out: number;
+  reason: string;
+}
+
+function eventFromRow(row: AuditRow): AuditEvent {
+  return create(AuditEventSchema, {
+    time: timestampFromMs(row.time),
+    keyId: row.key_id,
+    procedure: row.procedure,
+    taskType: row.task_type,
+    taskId: row.task_id,
+    peerIp: row.peer_ip,
+    country: row.country,
+    userAgent: row.user_agent,
+    protocol: row.protocol,
+    code: row.code,
+    durationMs: row.duration_ms,
+    bytesIn: BigInt(row.bytes_in),
+    bytesOut: BigInt(row.bytes_out),
+    reason: row.reason,
+  });
+}
+
+const columns = [
+  "time",
+  "key_id",
+  "procedure",
+  "task_type",
+  "task_id",
+  "peer_ip",
+  "country",
+  "user_agent",
+  "protocol",
+  "code",
+  "duration_ms",
+  "bytes_in",
+  "bytes_out",
+  "reason",
+];
+
+/** A statement holds at most 65,535 parameters: 1,000 rows of 14 columns stay well below. */
+const rowsPerStatement = 1_000;
+
+function valuesOf(event: AuditEvent): unknown[] {
+  return [
+    event.time ? timestampMs(event.time) : Date.now(),
+    event.keyId,
+    event.procedure,
+    event.taskType,
+    event.taskId,
+    event.peerIp,
+    event.country,
+    event.userAgent,
+    event.protocol,
+    event.code,
+    event.durationMs,
+    Number(event.bytesIn),
+    Number(event.bytesOut),
+    event.reason,
+  ];
+}
+
+/** createPgAuditStore keeps the audit trail of every instance in the audit_events table. */
+export function createPgAuditStore(db: PgDatabase): AuditStore {
+  return {
+    async insert(events) {
+      await db.transaction(async (query) => {
+        // A statement per chunk of rows, its parameters numbered $1, $2, … in column order.
+        for (let start = 0; start < events.length; start += rowsPerStatement) {
+          const chunk = events.slice(start, start + rowsPerStatement);
+          const rows = chunk.map(
+            (_, row) =>
+              `(${columns.map((_, column) => `$${row * columns.length + column + 1}`).join(", ")})`,
+          );
+          await query(
+            `INSERT INTO audit_events (${columns.join(", ")}) VALUES ${rows.join(", ")}`,
+            chunk.flatMap(valuesOf),
+          );
+        }
+      });
+    },
+    async list(query) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const add = (clause: string, value: unknown) => {
+        params.push(value);
+        where.push(clause.replace("?", `$${params.length}`));
+      };
+      if (query.since !== undefined) add("time >= ?", query.since);
+      if (query.until !== undefined) add("time < ?", query.until);
+      if (query.keyId) add("key_id = ?", query.keyId);
+      if (query.refusedOnly) add("reason <> ?", "");
+      if (query.beforeCursor !== undefined) add("id < ?", query.beforeCursor);
+      params.push(query.limit + 1);
+      const rows = await db.query<AuditRow>(
+        `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+         ORDER BY id DESC LIMIT $${params.length}`,
+        params,
+      );
+      const page = rows.slice(0, query.limit);
+      return {
+        events: page.map(eventFromRow),
+        nextCursor: rows.length > query.limit ? page.at(-1)?.id : undefined,
+      };
+    },
+    async purge(before) {
+      const [row] = await db.query<{ n: number }>(
+        "WITH gone AS (DELETE FROM audit_events WHERE time < $1 RETURNING 1) SELECT COUNT(*) AS n FROM gone",
+        [before],
+      );
+      return row?.n ?? 0;
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import type { Scope } from "../../../gen/noizylab/agent/v1/key_service_pb.js";
+import type { KeyStore, StoredKey } from "../key-store.js";
+import type { PgDatabase } from "./pg-database.js";
+
+interface KeyRow {
+  key_id: string;
+  name: string;
+  scopes: string;
+  secret_hash: Uint8Array;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  rate_per_second: number | null;
+  rate_burst: number | null;
+  signing_key: Uint8Array;
+  require_signature: boolean;
+}
+
+function keyFromRow(row: KeyRow): StoredKey {
+  return {
+    keyId: row.key_id,
+    name: row.name,
+    scopes: row.scopes === "" ? [] : (row.scopes.split(",").map(Number) as Scope[]),
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    rateLimit:
+      row.rate_per_second === null || row.rate_burst === null
+        ? null
+        : { perSecond: row.rate_per_second, burst: row.rate_burst },
+    signingKey: row.signing_key,
+    requireSignature: row.require_signature,
+  };
+}
+
+/** How often, at most, useNonce also deletes expired nonces. */
+const nonceSweepMs = 10_000;
+
+/**
+ * createPgKeyStore keeps API keys in the api_keys table and request nonces in the unlogged
+ * request_nonces table, so every instance sees every key and every nonce already used.
+ */
+export function createPgKeyStore(db: PgDatabase): KeyStore {
+  let lastSweep = 0;
+  return {
+    async insert(key) {
+      await db.query(
+        `INSERT INTO api_keys (key_id, name, scopes, secret_hash, created_at, expires_at, revoked_at,
+           rate_per_second, rate_burst, signing_key, require_signature)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [
+          key.keyId,
+          key.name,
+          key.scopes.join(","),
+          key.secretHash,
+          key.createdAt,
+          key.expiresAt,
+          key.revokedAt,
+          key.rateLimit?.perSecond ?? null,
+          key.rateLimit?.burst ?? null,
+          key.signingKey,
+          key.requireSignature,
+        ],
+      );
+    },
+    async get(keyId) {
+      const [row] = await db.query<KeyRow>("SELECT * FROM api_keys WHERE key_id = $1", [keyId]);
+      return row && keyFromRow(row);
+    },
+    async list() {
+      const rows = await db.query<KeyRow>(
+        "SELECT * FROM api_keys ORDER BY created_at DESC, key_id",
+      );
+      return rows.map(keyFromRow);
+    },
+    async revoke(keyId, at) {
+      const [row] = await db.query<KeyRow>(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE key_id = $2 RETURNING *",
+        [at, keyId],
+      );
+      return row && keyFromRow(row);
+    },
+    async count() {
+      const [row] = await db.query<{ n: number }>("SELECT COUNT(*) AS n FROM api_keys");
+      return row?.n ?? 0;
+    },
+    async useNonce(keyId, nonce, expiresAt) {
+      const now = Date.now();
+      if (now - lastSweep > nonceSweepMs) {
+        lastSweep = now;
+        await db.query("DELETE FROM request_nonces WHERE expires_at < $1", [now]);
+      }
+      // A row comes back when the nonce is new, or when its earlier use has expired.
+      const rows = await db.query(
+        `INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at
+           WHERE request_nonces.expires_at < $4
+         RETURNING 1`,
+        [keyId, nonce, expiresAt, now],
+      );
+      return rows.length === 1;
+    },
+  };
+}
