@@ -23,6 +23,8 @@ import { version } from "./version.js";
 export interface Agent {
   readonly engine: Engine;
   readonly store: Store;
+  /** This instance's name in the leases of the tasks it runs (see docs/scaling.md). */
+  readonly instanceId: string;
   /** start recovers interrupted tasks, starts running tasks and listens; resolves with the URL. */
   start(): Promise<URL>;
   /**
@@ -47,11 +49,12 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const log = options.log ?? ((line: string) => console.error(line));
   const store = await openStore(config);
+  const instanceId = randomUUID();
   const registry = createTaskRegistry();
   const engine = createEngine({
     store,
     registry,
-    instanceId: randomUUID(),
+    instanceId,
     leaseMs: config.leaseMs,
     onError,
     maxConcurrentTasks: config.maxConcurrentTasks,
@@ -166,6 +169,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   return {
     engine,
     store,
+    instanceId,
     async start() {
       const adminKey = await keys.bootstrap(config.dataDir);
       if (adminKey)

@@ -9,6 +9,13 @@ export interface ServeOptions {
   readonly log?: (line: string) => void;
 }
 
+/** where names the store for the log, without the database password. */
+function where(config: AgentConfig): string {
+  if (config.databaseUrl === "") return config.dataDir;
+  const url = new URL(config.databaseUrl);
+  return `PostgreSQL at ${url.host}${url.pathname}`;
+}
+
 /**
  * serve reads the config, starts the agent and stops it gracefully on SIGTERM or SIGINT:
  * running tasks get the grace period, the rest stay queued for the next start.
@@ -22,7 +29,9 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
     onError: (error) => log(`error: ${String(error)}`),
   });
   const url = await agent.start();
-  log(`cloudagent listening on ${url.href} (data in ${config.dataDir})`);
+  log(
+    `cloudagent instance ${agent.instanceId} listening on ${url.href} (data in ${where(config)})`,
+  );
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { createAgentClient } from "../clients/node/client.js";
@@ -54,6 +55,39 @@ describe("the cloudagent process", () => {
     const db = new Database(join(dir, "cloudagent.db"), { readonly: true });
     expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
     db.close();
+  });
+
+  it("keeps the database whole and every acknowledged task after a kill -9 in a burst of submits", async () => {
+    const dir = dataDir();
+    const agent = await spawnAgent(dir);
+    const client = createAgentClient({ baseUrl: agent.url.href, apiKey: agent.apiKey });
+    const acknowledged: string[] = [];
+    // Eight submitters in a loop: the kill lands while submits are being committed.
+    const submitters = Array.from({ length: 8 }, async () => {
+      for (;;) {
+        try {
+          const { task } = await client.tasks.submit({
+            spec: { task: { case: "echo", value: { text: "burst" } } },
+          });
+          acknowledged.push(task?.id ?? "");
+        } catch {
+          return;
+        }
+      }
+    });
+    while (acknowledged.length < 100) await sleep(10);
+    agent.child.kill("SIGKILL");
+    expect(await agent.exited).toBe("SIGKILL");
+    await Promise.all(submitters);
+
+    const db = new Database(join(dir, "cloudagent.db"), { readonly: true });
+    expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
+    db.close();
+    const store = createSqliteStore({ path: join(dir, "cloudagent.db") });
+    const missing = [];
+    for (const id of acknowledged) if ((await store.getTask(id)) === undefined) missing.push(id);
+    await store.close();
+    expect(missing).toEqual([]);
   });
 
   it("shuts down on SIGTERM: running tasks finish in the grace period, queued ones stay queued", async () => {

@@ -57,6 +57,8 @@ export async function startTestAgent(overrides: Partial<AgentConfig> = {}): Prom
 /** AgentProcess is `cloudagent serve` running as a child process. */
 export interface AgentProcess {
   readonly url: URL;
+  /** Its name in the leases of the tasks it runs. */
+  readonly instanceId: string;
   readonly child: ChildProcess;
   /** The admin key in its data directory. */
   readonly apiKey: string;
@@ -87,14 +89,17 @@ export function spawnAgent(
   const exited = new Promise<number | string>((resolve) =>
     child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
   );
+  let listening = false;
   return new Promise((resolve, reject) => {
     child.stderr?.setEncoding("utf8");
     child.stderr?.on("data", (chunk: string) => {
       stderr += chunk;
-      const match = /listening on (\S+)/.exec(stderr);
-      if (match?.[1]) {
+      const match = /instance (\S+) listening on (\S+)/.exec(stderr);
+      if (!listening && match?.[1] && match[2]) {
+        listening = true;
         resolve({
-          url: new URL(match[1]),
+          instanceId: match[1],
+          url: new URL(match[2]),
           child,
           exited,
           apiKey: adminKey(dataDir),

@@ -109,7 +109,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   /** beat renews this instance's leases, takes over expired ones and looks for queued work. */
   async function beat(): Promise<void> {
-    await store.renewLeases(instanceId, Date.now() + options.leaseMs);
+    await store.renewLeases(instanceId, [...running.keys()], Date.now() + options.leaseMs);
     if (store.shared) await takeOver(Date.now());
     wake();
   }

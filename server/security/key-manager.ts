@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -128,6 +128,7 @@ export function createKeyManager(keys: KeyStore): KeyManager {
       if ((await keys.count()) > 0) return undefined;
       const { key } = await create({ name: "admin (made at first start)", scopes: [Scope.ADMIN] });
       const path = join(dataDir, "admin.key");
+      mkdirSync(dataDir, { recursive: true });
       writeFileSync(path, `${key}\n`, { mode: 0o600 });
       return path;
     },

@@ -189,7 +189,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const again = await store.claimNextTask(running, lease("alive", 60_000));
       expect(again?.task).toMatchObject({ id, attempts: 2 });
       // Renewed leases are not taken over; without renewal they would be by then.
-      await store.renewLeases("alive", Date.now() + 120_000);
+      await store.renewLeases("alive", [id, kept.task.id], Date.now() + 120_000);
       expect(await store.takeOverTasks(Date.now() + 90_000, requeue)).toEqual([]);
       const done = await store.appendEvent(resultEvent(id, result), [TaskState.RUNNING], "alive");
       expect(done?.task.state).toBe(TaskState.SUCCEEDED);

@@ -95,8 +95,12 @@ export interface Store {
    * when none waits. Instances claiming at once never get the same task.
    */
   claimNextTask(start: (task: Task) => TaskEvent, lease: Lease): Promise<AppendedEvent | undefined>;
-  /** renewLeases extends every lease an instance holds to a new expiry. */
-  renewLeases(owner: string, expiresAt: number): Promise<void>;
+  /**
+   * renewLeases extends an instance's leases of the given tasks, the ones it still runs. A
+   * lease it holds on any other task (one whose outcome it failed to record) is left to
+   * expire, so that another instance takes the task over.
+   */
+  renewLeases(owner: string, taskIds: readonly string[], expiresAt: number): Promise<void>;
   /**
    * takeOverTasks records, for each running task whose lease expired before a time, the
    * event `takeOver` makes for it (requeue or fail), in a transaction of its own.

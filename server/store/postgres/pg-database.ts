@@ -79,17 +79,23 @@ export function createPgDatabase(options: PgDatabaseOptions): PgDatabase {
 
   async function attempt<T>(fn: (query: Query) => Promise<T>): Promise<T> {
     const client = await pool.connect();
+    // The server may drop the connection between statements: the next one then fails, and
+    // the event must not end the process meanwhile.
+    const ignore = () => {};
+    client.on("error", ignore);
     const inTransaction: Query = async (sql, params) =>
       (await client.query(sql, params as unknown[])).rows;
     try {
       await client.query("BEGIN");
       const result = await fn(inTransaction);
       await client.query("COMMIT");
+      client.off("error", ignore);
       client.release();
       return result;
     } catch (error) {
       // A broken connection is destroyed, not returned to the pool.
       await client.query("ROLLBACK").catch(() => {});
+      client.off("error", ignore);
       client.release(isUnavailable(error) ? (error as Error) : undefined);
       throw error;
     }

@@ -33,7 +33,6 @@ export const migrations: readonly string[] = [
   CREATE INDEX tasks_by_state ON tasks (state, id);
   CREATE INDEX tasks_by_created ON tasks (created_at);
   CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE state = 2;
-  CREATE INDEX tasks_by_lease_owner ON tasks (lease_owner) WHERE state = 2;
   CREATE TABLE task_events (
     task_id text NOT NULL REFERENCES tasks (id),
     sequence bigint NOT NULL,

@@ -236,10 +236,12 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
         );
         return row && append(query, row, start(taskFromRow(row)), lease);
       }),
-    async renewLeases(owner, expiresAt) {
+    async renewLeases(owner, taskIds, expiresAt) {
+      if (taskIds.length === 0) return;
       await db.query(
-        `UPDATE tasks SET lease_expires_at = $1 WHERE lease_owner = $2 AND state = ${TaskState.RUNNING}`,
-        [expiresAt, owner],
+        `UPDATE tasks SET lease_expires_at = $1
+         WHERE id = ANY($2) AND lease_owner = $3 AND state = ${TaskState.RUNNING}`,
+        [expiresAt, taskIds, owner],
       );
     },
     async takeOverTasks(expiredBefore, takeOver) {

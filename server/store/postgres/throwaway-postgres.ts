@@ -129,7 +129,7 @@ export async function startThrowawayPostgres(
     },
     destroy() {
       try {
-        stop();
+        if (existsSync(join(data, "postmaster.pid"))) stop();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

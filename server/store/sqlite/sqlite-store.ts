@@ -93,8 +93,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const countUnfinished = db.prepare<[string], { n: number }>(
     "SELECT n FROM key_unfinished_counts WHERE key_id = ?",
   );
-  const renewLeases = db.prepare(
-    `UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ? AND state = ${TaskState.RUNNING}`,
+  const renewLease = db.prepare(
+    `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ${TaskState.RUNNING}`,
+  );
+  const renewLeases = db.transaction(
+    (owner: string, taskIds: readonly string[], expiresAt: number) => {
+      for (const id of taskIds) renewLease.run(expiresAt, id, owner);
+    },
   );
   const selectExpired = db.prepare<[number], LeasedTaskRow>(
     `SELECT * FROM tasks WHERE state = ${TaskState.RUNNING} AND COALESCE(lease_expires_at, 0) < ? ORDER BY id`,
@@ -201,8 +206,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async claimNextTask(start, lease) {
       return claimNextTask.immediate(start, lease);
     },
-    async renewLeases(owner, expiresAt) {
-      renewLeases.run(expiresAt, owner);
+    async renewLeases(owner, taskIds, expiresAt) {
+      if (taskIds.length > 0) renewLeases.immediate(owner, taskIds, expiresAt);
     },
     async takeOverTasks(expiredBefore, takeOver) {
       return takeOverTasks.immediate(expiredBefore, takeOver);

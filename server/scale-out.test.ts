@@ -1,0 +1,209 @@
+import { rmSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError } from "@connectrpc/connect";
+import pg from "pg";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { type AgentClient, createAgentClient } from "../clients/node/client.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { type TaskEvent, TaskState } from "../gen/noizylab/agent/v1/task_pb.js";
+import { createPgStore } from "./store/postgres/pg-store.js";
+import { createDatabase, startThrowawayPostgres } from "./store/postgres/throwaway-postgres.js";
+import { isTerminal } from "./store/task-projection.js";
+import { type AgentProcess, spawnAgent, tempDir } from "./test-support.js";
+
+const dirs: string[] = [];
+const agents: AgentProcess[] = [];
+afterAll(() => {
+  for (const agent of agents) agent.child.kill("SIGKILL");
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** startInstances starts n agents on one PostgreSQL database, sharing the first one's admin key. */
+async function startInstances(
+  databaseUrl: string,
+  n: number,
+  env: Record<string, string> = {},
+): Promise<AgentProcess[]> {
+  const dir = tempDir();
+  dirs.push(dir);
+  const started: AgentProcess[] = [];
+  // One at a time: the first makes the admin key the others then find in the database.
+  for (let i = 0; i < n; i++) {
+    const agent = await spawnAgent(dir, {
+      CLOUDAGENT_DATABASE_URL: databaseUrl,
+      CLOUDAGENT_LEASE_MS: "1500",
+      ...env,
+    });
+    agents.push(agent);
+    started.push(agent);
+  }
+  return started;
+}
+
+const clientOf = (agent: AgentProcess): AgentClient =>
+  createAgentClient({ baseUrl: agent.url.href, apiKey: agent.apiKey });
+
+const delay = (durationMs: number) => ({
+  task: { case: "delay" as const, value: { durationMs, steps: 2 } },
+});
+
+async function healthOf(agent: AgentProcess): Promise<ServingStatus | Code> {
+  try {
+    return (await clientOf(agent).health.check({}, { timeoutMs: 2_000 })).status;
+  } catch (error) {
+    return ConnectError.from(error).code;
+  }
+}
+
+async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(100);
+  }
+}
+
+describe("several instances on one PostgreSQL", () => {
+  it("loses no acknowledged task and completes none twice when an instance is killed mid-run", async () => {
+    const databaseUrl = await createDatabase(inject("postgresUrl"));
+    const [a, b, c] = (await startInstances(databaseUrl, 3, {
+      CLOUDAGENT_MAX_CONCURRENT_TASKS: "3",
+    })) as [AgentProcess, AgentProcess, AgentProcess];
+    const clients = [a, b, c].map(clientOf);
+    const acknowledged: string[] = [];
+    let submitting = true;
+    // A stream of tasks through every instance until the end of the test; submits to the
+    // killed instance fail and are not acknowledged.
+    const stream = (async () => {
+      for (let i = 0; submitting; i++) {
+        const client = clients[i % 3] as AgentClient;
+        try {
+          const { task } = await client.tasks.submit({ spec: delay(150) });
+          acknowledged.push(task?.id ?? "");
+        } catch {
+          await sleep(20);
+        }
+      }
+    })();
+
+    const store = await createPgStore({ url: databaseUrl, poolSize: 2 });
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      // A task running on b, watched through c.
+      let victim = "";
+      await until("b runs a task", async () => {
+        const { rows } = await db.query<{ id: string }>(
+          "SELECT id FROM tasks WHERE state = 2 AND lease_owner = $1 LIMIT 1",
+          [b.instanceId],
+        );
+        victim = rows[0]?.id ?? "";
+        return victim !== "";
+      });
+      const seen: TaskEvent[] = [];
+      const watching = (async () => {
+        for await (const { event } of clients[2]?.tasks.watchTask({ taskId: victim }) ?? []) {
+          if (event) seen.push(event);
+        }
+      })();
+      await sleep(50);
+      b.child.kill("SIGKILL");
+      expect(await b.exited).toBe("SIGKILL");
+      await sleep(1_000);
+      submitting = false;
+      await stream;
+
+      // Its lease expires and a survivor takes the task over; the watcher on c sees the end.
+      await watching;
+      const end = seen.at(-1);
+      expect(end?.state).toBe(TaskState.SUCCEEDED);
+      expect(seen.some((e) => e.kind.case === "stateChange" && e.state === TaskState.QUEUED)).toBe(
+        true,
+      );
+
+      expect(acknowledged.length).toBeGreaterThan(10);
+      await until("every acknowledged task ends", async () => {
+        const { rows } = await db.query<{ n: string }>(
+          "SELECT COUNT(*) AS n FROM tasks WHERE id = ANY($1) AND state IN (3, 4, 5)",
+          [acknowledged],
+        );
+        return Number(rows[0]?.n) === acknowledged.length;
+      });
+      for (const taskId of acknowledged) {
+        const task = await store.getTask(taskId);
+        expect(task?.state, taskId).toBe(TaskState.SUCCEEDED);
+        const events = await store.listEvents(taskId, 0n);
+        expect(events.filter((e) => isTerminal(e.state))).toHaveLength(1);
+        expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => BigInt(i + 1)));
+      }
+      expect((await store.getTask(victim))?.attempts).toBe(2);
+    } finally {
+      await db.end();
+      await store.close();
+      for (const agent of [a, c]) agent.child.kill("SIGTERM");
+    }
+  });
+
+  it("answers Unavailable and NOT_SERVING while the database restarts under load, then recovers by itself", async () => {
+    const server = await startThrowawayPostgres();
+    try {
+      const instances = await startInstances(server.url, 2);
+      const clients = instances.map(clientOf);
+      const acknowledged: string[] = [];
+      const failures = new Map<Code, number>();
+      let loading = true;
+      const load = Promise.all(
+        clients.map(async (client) => {
+          while (loading) {
+            try {
+              const { task } = await client.tasks.submit({ spec: delay(5) });
+              acknowledged.push(task?.id ?? "");
+            } catch (error) {
+              const { code } = ConnectError.from(error);
+              failures.set(code, (failures.get(code) ?? 0) + 1);
+              await sleep(20);
+            }
+          }
+        }),
+      );
+      await until("the load is on", async () => acknowledged.length > 20);
+
+      server.stop();
+      await until("submits fail", async () => failures.size > 0);
+      for (const agent of instances) {
+        await until("health says NOT_SERVING", async () => {
+          return (await healthOf(agent)) === ServingStatus.NOT_SERVING;
+        });
+      }
+      const error = await clients[0]?.tasks.submit({ spec: delay(5) }).catch(ConnectError.from);
+      expect(error).toBeInstanceOf(ConnectError);
+      expect((error as ConnectError).code).toBe(Code.Unavailable);
+      expect((error as ConnectError).rawMessage).toMatch(/^the database is unavailable/);
+
+      server.start();
+      for (const agent of instances) {
+        await until("health says SERVING", async () => {
+          return (await healthOf(agent)) === ServingStatus.SERVING;
+        });
+      }
+      const before = acknowledged.length;
+      await until("submits succeed again", async () => acknowledged.length > before + 20);
+      loading = false;
+      await load;
+      // Every failure said the database was unavailable: nothing Internal, nothing hanging.
+      expect([...failures.keys()]).toEqual([Code.Unavailable]);
+      const store = await createPgStore({ url: server.url, poolSize: 2 });
+      try {
+        await until("every acknowledged task succeeds", async () => {
+          const tasks = await Promise.all(acknowledged.map((id) => store.getTask(id)));
+          return tasks.every((task) => task?.state === TaskState.SUCCEEDED);
+        });
+      } finally {
+        await store.close();
+      }
+      for (const agent of instances) agent.child.kill("SIGTERM");
+    } finally {
+      server.destroy();
+    }
+  });
+});
