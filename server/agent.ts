@@ -95,7 +95,15 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const realtime = () => gateway.stats();
   const hub = createChannelHub({
     taskEvents: engine.onEvent,
-    auditEvents: audit.onRecord,
+    // This instance's requests as it records them, and other instances' as they store them.
+    auditEvents(listener) {
+      const stopLocal = audit.onRecord(listener);
+      const stopRemote = store.audit.onRemoteInsert((events) => events.forEach(listener));
+      return () => {
+        stopLocal();
+        stopRemote();
+      };
+    },
     snapshot: createMetricsSource({ engine, store, realtime }),
     metricsIntervalMs: config.metricsIntervalMs,
     onError,

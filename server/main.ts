@@ -1,7 +1,8 @@
 import { createAgent } from "./agent.js";
 import { type AgentConfig, loadConfig } from "./config.js";
+import { openStore } from "./store/open-store.js";
 
-/** ServeOptions configure the `serve` command. */
+/** ServeOptions configure the `serve` and `migrate` commands. */
 export interface ServeOptions {
   /** A JSON config file, overriding CLOUDAGENT_CONFIG. */
   readonly configFile?: string | undefined;
@@ -50,4 +51,16 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+}
+
+/**
+ * migrate applies the migrations the configured database lacks, and stops: for operators who
+ * migrate before rolling out new instances (each instance also migrates at start).
+ */
+export async function migrate(options: ServeOptions = {}): Promise<void> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const config = loadConfig({ env: process.env, file: options.configFile });
+  const store = await openStore(config);
+  await store.close();
+  log(`the database (${where(config)}) has the latest schema`);
 }

@@ -9,7 +9,7 @@ import { type TaskEvent, TaskState } from "../gen/noizylab/agent/v1/task_pb.js";
 import { createPgStore } from "./store/postgres/pg-store.js";
 import { createDatabase, startThrowawayPostgres } from "./store/postgres/throwaway-postgres.js";
 import { isTerminal } from "./store/task-projection.js";
-import { type AgentProcess, spawnAgent, tempDir } from "./test-support.js";
+import { type AgentProcess, spawnAgent, startTestAgent, tempDir } from "./test-support.js";
 
 const dirs: string[] = [];
 const agents: AgentProcess[] = [];
@@ -70,15 +70,19 @@ describe("several instances on one PostgreSQL", () => {
       CLOUDAGENT_MAX_CONCURRENT_TASKS: "3",
     })) as [AgentProcess, AgentProcess, AgentProcess];
     const clients = [a, b, c].map(clientOf);
+    // The Node client spreads calls over the three, as a load balancer would.
+    const balanced = createAgentClient({
+      baseUrl: [a, b, c].map((agent) => agent.url.href),
+      apiKey: a.apiKey,
+    });
     const acknowledged: string[] = [];
     let submitting = true;
-    // A stream of tasks through every instance until the end of the test; submits to the
-    // killed instance fail and are not acknowledged.
+    // A stream of tasks until the end of the test; a submit in flight to the killed instance
+    // fails and is not acknowledged.
     const stream = (async () => {
-      for (let i = 0; submitting; i++) {
-        const client = clients[i % 3] as AgentClient;
+      while (submitting) {
         try {
-          const { task } = await client.tasks.submit({ spec: delay(150) });
+          const { task } = await balanced.tasks.submit({ spec: delay(150) });
           acknowledged.push(task?.id ?? "");
         } catch {
           await sleep(20);
@@ -112,6 +116,11 @@ describe("several instances on one PostgreSQL", () => {
       await sleep(1_000);
       submitting = false;
       await stream;
+      // Once b is gone, the balanced client sends every call to a survivor.
+      for (let i = 0; i < 9; i++) {
+        const { task } = await balanced.tasks.submit({ spec: delay(10) });
+        acknowledged.push(task?.id ?? "");
+      }
 
       // Its lease expires and a survivor takes the task over; the watcher on c sees the end.
       await watching;
@@ -141,6 +150,50 @@ describe("several instances on one PostgreSQL", () => {
       await db.end();
       await store.close();
       for (const agent of [a, c]) agent.child.kill("SIGTERM");
+    }
+  });
+
+  it("shows a watcher on one instance the task and audit events of another", async () => {
+    const databaseUrl = await createDatabase(inject("postgresUrl"));
+    const a = await startTestAgent({ databaseUrl });
+    const b = await startTestAgent({ databaseUrl, dataDir: a.config.dataDir });
+    const watcher = createAgentClient({ baseUrl: a.url.href, apiKey: a.apiKey });
+    const submitter = createAgentClient({ baseUrl: b.url.href, apiKey: a.apiKey });
+    const stopWatching = new AbortController();
+    const taskEvents: TaskEvent[] = [];
+    const procedures: string[] = [];
+    const watching = (async () => {
+      const channels = [
+        { target: { case: "taskType" as const, value: "echo" } },
+        { target: { case: "audit" as const, value: {} } },
+      ];
+      const stream = watcher.agent.watchEvents({ channels }, { signal: stopWatching.signal });
+      for await (const { event } of stream) {
+        if (event?.payload.case === "taskEvent") taskEvents.push(event.payload.value);
+        if (event?.payload.case === "auditEvent") procedures.push(event.payload.value.procedure);
+      }
+    })().catch(() => {});
+    try {
+      // The watch is on once it shows a task of a's own.
+      await until("the watch is on", async () => {
+        await watcher.tasks.submit({ spec: { task: { case: "echo", value: { text: "local" } } } });
+        await sleep(50);
+        return taskEvents.length > 0;
+      });
+      const { task } = await submitter.tasks.submit({
+        spec: { task: { case: "echo", value: { text: "across" } } },
+      });
+      await until("a shows the end of the task b queued", async () =>
+        taskEvents.some((e) => e.taskId === task?.id && e.state === TaskState.SUCCEEDED),
+      );
+      await until("a shows b's audit events", async () =>
+        procedures.includes("/noizylab.agent.v1.TaskService/Submit"),
+      );
+    } finally {
+      stopWatching.abort();
+      await watching;
+      await b.stop({ keepData: true });
+      await a.stop();
     }
   });
 

@@ -2,7 +2,10 @@ import { execFile } from "node:child_process";
 import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { migrations } from "../../server/store/postgres/pg-migrations.js";
+import { createDatabase } from "../../server/store/postgres/throwaway-postgres.js";
 import { startTestAgent, type TestAgent, tempDir } from "../../server/test-support.js";
 
 const execFileAsync = promisify(execFile);
@@ -38,6 +41,23 @@ async function cloudagent(args: string[], env: Record<string, string> = {}) {
 }
 
 describe("cloudagent", () => {
+  it("migrates a PostgreSQL database, and says what is wrong with a bad URL", async () => {
+    const url = await createDatabase(inject("postgresUrl"));
+    const migrated = await cloudagent(["migrate"], { CLOUDAGENT_DATABASE_URL: url });
+    expect(migrated.stderr).toMatch(
+      /the database \(PostgreSQL at 127\.0\.0\.1:\d+\/test_\w+\) has the latest schema/,
+    );
+    expect(migrated.code).toBe(0);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query("SELECT version FROM schema_migrations ORDER BY version");
+    await client.end();
+    expect(rows.map((row) => row.version)).toEqual(migrations.map((_, index) => index + 1));
+    const bad = await cloudagent(["migrate"], { CLOUDAGENT_DATABASE_URL: "mysql://x" });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("databaseUrl must be a postgres:// or postgresql:// URL");
+  });
+
   it("runs a task, showing progress on stderr and the result on stdout", async () => {
     const result = await cloudagent(["run", "delay", "--data", '{"durationMs":30,"steps":3}']);
     expect(result.code).toBe(0);

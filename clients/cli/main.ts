@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
-import { serve } from "../../server/main.js";
+import { migrate, serve } from "../../server/main.js";
 import { createAgentClient } from "../node/client.js";
 import { auditCommand, keysCommand } from "./admin-commands.js";
 import {
@@ -78,6 +78,10 @@ async function dispatch(args: string[]): Promise<number> {
   const env = process.env;
   if (command === "serve") {
     await serve({ configFile: values.config });
+    return 0;
+  }
+  if (command === "migrate") {
+    await migrate({ configFile: values.config });
     return 0;
   }
   if (command === "init") {

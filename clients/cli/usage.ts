@@ -10,6 +10,8 @@ Usage: cloudagent <command> [options]
 
 Commands:
   serve                     start the server (config: CLOUDAGENT_* variables or --config FILE)
+  migrate                   bring the configured database's schema up to date, and exit
+                            (SQLite in CLOUDAGENT_DATA_DIR, or CLOUDAGENT_DATABASE_URL)
   run <type> --data JSON    run a task, show its progress and print its result
   submit <type> --data JSON queue a task and print its id
   status <id>               show a task

@@ -12,6 +12,7 @@ import { KeyService } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import { withKey } from "../shared/key-interceptors.js";
 import type { ResultMessage, SpecField } from "../shared/task-types.js";
+import { createBalancedTransport } from "./balancer.js";
 import { type RunOptions, runTask, type TaskInit } from "./run-task.js";
 
 /** Protocol is a wire protocol the agent serves. */
@@ -19,8 +20,11 @@ export type Protocol = "connect" | "grpc" | "grpc-web";
 
 /** AgentClientOptions say how to reach an agent. */
 export interface AgentClientOptions {
-  /** The agent's address, for example "http://127.0.0.1:8080". */
-  readonly baseUrl: string;
+  /**
+   * The agent's address, for example "http://127.0.0.1:8080"; or the addresses of several
+   * instances sharing one database, which calls are then spread over (see docs/scaling.md).
+   */
+  readonly baseUrl: string | readonly string[];
   /** The wire protocol; Connect by default. */
   readonly protocol?: Protocol;
   /** HTTP/2 by default; gRPC needs it, Connect and gRPC-Web also speak HTTP/1.1. */
@@ -58,8 +62,8 @@ export interface AgentClient {
   run<K extends SpecField>(task: TaskInit<K>, options?: RunOptions): Promise<ResultMessage<K>>;
 }
 
-/** createAgentTransport makes the transport for the options' protocol and HTTP version. */
-export function createAgentTransport(options: AgentClientOptions): Transport {
+/** createAgentTransport makes the transport to one address, for the options' protocol and HTTP version. */
+export function createAgentTransport(options: AgentClientOptions & { baseUrl: string }): Transport {
   const httpVersion = options.httpVersion ?? "2";
   const common = {
     baseUrl: options.baseUrl,
@@ -84,9 +88,13 @@ export function createAgentTransport(options: AgentClientOptions): Transport {
   }
 }
 
-/** createAgentClient makes a client of an agent. */
+/** createAgentClient makes a client of an agent, or of several instances balanced in turn. */
 export function createAgentClient(options: AgentClientOptions): AgentClient {
-  const transport = createAgentTransport(options);
+  const transports = (
+    typeof options.baseUrl === "string" ? [options.baseUrl] : options.baseUrl
+  ).map((baseUrl) => createAgentTransport({ ...options, baseUrl }));
+  const transport =
+    transports.length === 1 ? (transports[0] as Transport) : createBalancedTransport(transports);
   const tasks = createClient(TaskService, transport);
   return {
     tasks,

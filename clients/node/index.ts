@@ -3,6 +3,7 @@ export {
   RealtimeError,
   type Subscription,
 } from "../shared/realtime-client.js";
+export { type BalancerOptions, createBalancedTransport } from "./balancer.js";
 export {
   type AgentClient,
   type AgentClientOptions,

@@ -214,7 +214,9 @@ export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
       protocol: protocolOf(String(request.headers["content-type"] ?? "")),
     };
     const meter: Meter = { in: 0, out: 0 };
+    let closed = false;
     response.once("close", () => {
+      closed = true;
       options.audit.record({
         ...draft,
         code: draft.code || "canceled",
@@ -224,6 +226,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
       });
     });
     serve(request, response, draft, meter).catch((error: unknown) => {
+      // A caller that went away mid-stream is no error of ours: the audit says "canceled".
+      if (closed) return;
       if (!response.headersSent) {
         response.writeHead(500);
         response.end();

@@ -26,4 +26,9 @@ export interface AuditStore {
   list(query: AuditQuery): Promise<AuditPage>;
   /** purge deletes events older than a time and returns how many. */
   purge(before: number): Promise<number>;
+  /**
+   * onRemoteInsert calls listener with the events other instances insert, a batch at a
+   * time; returns the unsubscribe.
+   */
+  onRemoteInsert(listener: (events: AuditEvent[]) => void): () => void;
 }

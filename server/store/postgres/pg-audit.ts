@@ -80,8 +80,30 @@ function valuesOf(event: AuditEvent): unknown[] {
   ];
 }
 
-/** createPgAuditStore keeps the audit trail of every instance in the audit_events table. */
-export function createPgAuditStore(db: PgDatabase): AuditStore {
+/** The NOTIFY channel that tells other instances which audit events were inserted. */
+export const auditChannel = "cloudagent_audit";
+/** Ids per notification: a payload must stay under 8,000 bytes. */
+const idsPerNotice = 400;
+
+/** A notification: the instance that inserted the events, and their ids. */
+interface AuditNotice {
+  readonly i: string;
+  readonly ids: readonly number[];
+}
+
+/** PgAuditStore is the audit trail in PostgreSQL, told of other instances' inserts. */
+export interface PgAuditStore extends AuditStore {
+  /** receive handles a notification of the audit channel. */
+  receive(payload: string): Promise<void>;
+}
+
+/**
+ * createPgAuditStore keeps the audit trail of every instance in the audit_events table. An
+ * insert announces its rows' ids; other instances read those rows when told, so their
+ * realtime audit channel shows every instance's requests.
+ */
+export function createPgAuditStore(db: PgDatabase, instanceId: string): PgAuditStore {
+  const listeners = new Set<(events: AuditEvent[]) => void>();
   return {
     async insert(events) {
       await db.transaction(async (query) => {
@@ -92,12 +114,31 @@ export function createPgAuditStore(db: PgDatabase): AuditStore {
             (_, row) =>
               `(${columns.map((_, column) => `$${row * columns.length + column + 1}`).join(", ")})`,
           );
-          await query(
-            `INSERT INTO audit_events (${columns.join(", ")}) VALUES ${rows.join(", ")}`,
+          const inserted = await query<{ id: number }>(
+            `INSERT INTO audit_events (${columns.join(", ")}) VALUES ${rows.join(", ")} RETURNING id`,
             chunk.flatMap(valuesOf),
           );
+          const ids = inserted.map((row) => row.id);
+          for (let at = 0; at < ids.length; at += idsPerNotice) {
+            const notice: AuditNotice = { i: instanceId, ids: ids.slice(at, at + idsPerNotice) };
+            await query("SELECT pg_notify($1, $2)", [auditChannel, JSON.stringify(notice)]);
+          }
         }
       });
+    },
+    async receive(payload) {
+      const notice = JSON.parse(payload) as AuditNotice;
+      if (notice.i === instanceId || listeners.size === 0) return;
+      const rows = await db.query<AuditRow>(
+        "SELECT * FROM audit_events WHERE id = ANY($1) ORDER BY id",
+        [notice.ids],
+      );
+      const events = rows.map(eventFromRow);
+      for (const listener of listeners) listener(events);
+    },
+    onRemoteInsert(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     async list(query) {
       const where: string[] = [];

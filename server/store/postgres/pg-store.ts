@@ -23,7 +23,7 @@ import {
   taskColumns,
   taskFromRow,
 } from "../task-rows.js";
-import { createPgAuditStore } from "./pg-audit.js";
+import { auditChannel, createPgAuditStore } from "./pg-audit.js";
 import { createPgDatabase, type Query } from "./pg-database.js";
 import { startPgFeed } from "./pg-feed.js";
 import { createPgKeyStore } from "./pg-keys.js";
@@ -84,7 +84,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     return JSON.stringify(payload);
   }
 
-  async function receive(payload: string): Promise<void> {
+  async function receiveEvent(payload: string): Promise<void> {
     const notice = JSON.parse(payload) as EventNotice;
     if (notice.i === instanceId || remoteListeners.size === 0) return;
     let event: TaskEvent | undefined;
@@ -96,12 +96,15 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     if (event) for (const listener of remoteListeners) listener(event, notice.t);
   }
 
+  const audit = createPgAuditStore(db, instanceId);
   const feed = await startPgFeed({
     url: options.url,
-    channels: [eventChannel],
-    onNotification: (_channel, payload) => {
-      receive(payload).catch(() => {
-        // Unreadable now: watchers fill the hole from the store with the next event.
+    channels: [eventChannel, auditChannel],
+    onNotification: (channel, payload) => {
+      const received = channel === auditChannel ? audit.receive(payload) : receiveEvent(payload);
+      received.catch(() => {
+        // Unreadable now (the database went away): task watchers fill the hole from the
+        // store with the next event; the audit channel is a live view, the table keeps all.
       });
     },
     onAvailability: (available) => {
@@ -167,7 +170,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
 
   return {
     keys: createPgKeyStore(db),
-    audit: createPgAuditStore(db),
+    audit,
     shared: true,
     rateLimiter: createPgRateLimiter(db),
     insertTasks: (tasks) =>

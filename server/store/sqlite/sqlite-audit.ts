@@ -87,5 +87,7 @@ export function createSqliteAuditStore(db: Database.Database): AuditStore {
     async purge(before) {
       return purge.run(before).changes;
     },
+    // One instance uses a SQLite file: nobody else inserts.
+    onRemoteInsert: () => () => {},
   };
 }
