@@ -230,8 +230,8 @@ describe("several instances on one PostgreSQL", () => {
       }
       const error = await clients[0]?.tasks.submit({ spec: delay(5) }).catch(ConnectError.from);
       expect(error).toBeInstanceOf(ConnectError);
-      expect((error as ConnectError).code).toBe(Code.Unavailable);
       expect((error as ConnectError).rawMessage).toMatch(/^the database is unavailable/);
+      expect((error as ConnectError).code).toBe(Code.Unavailable);
 
       server.start();
       for (const agent of instances) {

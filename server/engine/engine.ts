@@ -91,6 +91,8 @@ export interface Engine {
 }
 
 const defaultPriority = 50;
+/** How long a task another instance queued may wait for that instance before this one looks. */
+const stealDelayMs = 20;
 const maxIdempotencyKeyLength = 256;
 
 /** createEngine builds an engine; call start() before submitting. */
@@ -99,11 +101,22 @@ export function createEngine(options: EngineOptions): Engine {
   const bus = createEventBus();
   const executor = createExecutor({ ...options, bus });
 
-  // Events other instances commit reach this instance's watchers, wake it for queued work,
-  // and stop a handler here whose task another instance cancelled.
+  // Events other instances commit reach this instance's watchers, stop a handler here whose
+  // task another instance cancelled, and wake this instance for work the instance that
+  // queued it has not claimed within stealDelayMs (it usually does at once: waking every
+  // instance for every task would only make them race for it).
+  const unclaimed = new Map<string, NodeJS.Timeout>();
   store.onRemoteEvent((event, taskType) => {
     bus.publish(event, taskType);
-    if (event.state === TaskState.QUEUED) executor.wake();
+    clearTimeout(unclaimed.get(event.taskId));
+    unclaimed.delete(event.taskId);
+    if (event.state === TaskState.QUEUED) {
+      const steal = setTimeout(() => {
+        unclaimed.delete(event.taskId);
+        executor.wake();
+      }, stealDelayMs);
+      unclaimed.set(event.taskId, steal.unref());
+    }
     if (isTerminal(event.state)) {
       const message = event.kind.case === "error" ? event.kind.value.message : "finished";
       executor.abort(event.taskId, new ConnectError(message, Code.Canceled));
@@ -156,7 +169,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   // Caps are checked before the insert; racing submits may pass one by a little, never by much.
   async function checkCaps(keyId: string | undefined, count: number): Promise<void> {
-    const queued = await store.countTasks(TaskState.QUEUED);
+    const { queued, unfinishedOfKey: unfinished } = await store.countBacklog(keyId ?? "");
     if (queued + count > options.maxQueuedTasks) {
       throw new ConnectError(
         `the queue is full (${queued} tasks waiting); retry later`,
@@ -164,7 +177,6 @@ export function createEngine(options: EngineOptions): Engine {
       );
     }
     if (!keyId) return;
-    const unfinished = await store.countUnfinishedTasks(keyId);
     if (unfinished + count > options.maxTasksPerKey) {
       throw new ConnectError(
         `API key ${keyId} has ${unfinished} unfinished tasks; it may have at most ${options.maxTasksPerKey}`,
@@ -232,6 +244,8 @@ export function createEngine(options: EngineOptions): Engine {
       const cancelled = await executor.record(
         errorEvent(taskId, TaskState.CANCELLED, taskErrorOf(error)),
         [TaskState.QUEUED, TaskState.RUNNING],
+        undefined,
+        task,
       );
       // It finished between the read and the cancel: report the state it finished in.
       if (cancelled === undefined) throw finishedError(await getTask(taskId));

@@ -48,10 +48,18 @@ export interface Executor {
    * tasks and renewing leases. It goes on taking over tasks of dead instances while it runs.
    */
   recover(): Promise<void>;
-  /** wake looks for queued tasks to start; call it after submits. */
+  /** wake looks for queued tasks to start; call it when tasks may have been queued. */
   wake(): void;
-  /** record appends an event if the task is in an expected state, and publishes it. */
-  record(event: TaskEvent, expected: readonly TaskState[]): Promise<AppendedEvent | undefined>;
+  /**
+   * record appends an event if the task is in an expected state, and publishes it; current
+   * is the task as the caller last read it (see Store.appendEvent).
+   */
+  record(
+    event: TaskEvent,
+    expected: readonly TaskState[],
+    leaseOwner?: string,
+    current?: Task,
+  ): Promise<AppendedEvent | undefined>;
   /** abort stops a task's handler if it runs here; its terminal event must already be recorded. */
   abort(taskId: string, reason: ConnectError): void;
   /**
@@ -65,6 +73,8 @@ export interface Executor {
 
 interface Run {
   readonly task: Task;
+  /** The task as this instance last wrote it, for the store to write the next event on. */
+  current: Task;
   readonly controller: AbortController;
   readonly done: Promise<void>;
 }
@@ -76,17 +86,30 @@ export function createExecutor(options: ExecutorOptions): Executor {
   let draining = false;
   let pumping = false;
   let pumpAgain = false;
+  // Whether a queued task may be waiting: false once a claim found none, until the next wake
+  // (a finished task then frees a slot without a claim that would find nothing). Each wake
+  // bumps the epoch, so a claim racing a wake never clears the hint the wake set.
+  let mayHaveQueued = true;
+  let wakeEpoch = 0;
   let heartbeat: NodeJS.Timeout | undefined;
 
-  async function record(event: TaskEvent, expected: readonly TaskState[], leaseOwner?: string) {
-    const appended = await store.appendEvent(event, expected, leaseOwner);
+  async function record(
+    event: TaskEvent,
+    expected: readonly TaskState[],
+    leaseOwner?: string,
+    current?: Task,
+  ) {
+    const appended = await store.appendEvent(event, expected, leaseOwner, current);
     if (appended) bus.publish(appended.event, appended.task.type);
     return appended;
   }
 
   /** recordOwn records an event of a task this instance runs, while it still holds the lease. */
-  function recordOwn(event: TaskEvent) {
-    return record(event, [TaskState.RUNNING], instanceId);
+  async function recordOwn(event: TaskEvent) {
+    const run = running.get(event.taskId);
+    const appended = await record(event, [TaskState.RUNNING], instanceId, run?.current);
+    if (run && appended) run.current = appended.task;
+    return appended;
   }
 
   /** requeueOrFail is the takeover of a task whose instance died: run it again, or give up. */
@@ -165,20 +188,24 @@ export function createExecutor(options: ExecutorOptions): Executor {
       // A no-op when cancel, the deadline, a drain or a takeover already ended this attempt.
       await recordOwn(outcome).catch(options.onError);
       running.delete(task.id);
-      wake();
+      pumpSoon();
     })();
-    running.set(task.id, { task, controller, done });
+    running.set(task.id, { task, current: task, controller, done });
   }
 
   async function pump(): Promise<void> {
     do {
       pumpAgain = false;
-      while (!draining && running.size < options.maxConcurrentTasks) {
+      while (mayHaveQueued && !draining && running.size < options.maxConcurrentTasks) {
+        const epoch = wakeEpoch;
         const claimed = await store.claimNextTask(
           (task) => stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1),
           { owner: instanceId, expiresAt: Date.now() + options.leaseMs },
         );
-        if (claimed === undefined) break;
+        if (claimed === undefined) {
+          if (epoch === wakeEpoch) mayHaveQueued = false;
+          break;
+        }
         bus.publish(claimed.event, claimed.task.type);
         start(claimed.task);
       }
@@ -186,6 +213,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   function wake(): void {
+    wakeEpoch++;
+    mayHaveQueued = true;
+    pumpSoon();
+  }
+
+  /** pumpSoon starts claiming while there may be queued tasks and free slots. */
+  function pumpSoon(): void {
     if (pumping) {
       pumpAgain = true;
       return;

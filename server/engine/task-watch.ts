@@ -23,8 +23,9 @@ export async function* watchTask(
   const inbox = new AsyncQueue<TaskEvent>();
   const unsubscribe = bus.subscribe(taskId, (event) => inbox.push(event));
   try {
-    const task = await store.getTask(taskId);
-    if (task === undefined) throw new ConnectError(`task ${taskId} not found`, Code.NotFound);
+    const found = await store.getTaskWithEvents(taskId, afterSequence);
+    if (found === undefined) throw new ConnectError(`task ${taskId} not found`, Code.NotFound);
+    const { task, events } = found;
     let last = afterSequence;
     const emit = function* (events: readonly TaskEvent[]) {
       for (const event of events) {
@@ -33,7 +34,7 @@ export async function* watchTask(
         yield event;
       }
     };
-    for (const event of emit(await store.listEvents(taskId, last))) {
+    for (const event of emit(events)) {
       yield event;
       if (isTerminal(event.state)) return;
     }

@@ -101,12 +101,18 @@ export function createDoor(options: DoorOptions): Door {
         throw new Refusal(new ConnectError(message, Code.PermissionDenied), peer, caller.keyId);
       }
       const scopeLimit = access === "key" ? undefined : options.scopeRateLimits?.get(access);
-      const waitMs = Math.max(
-        await options.limiter.take(caller.keyId, caller.rateLimit ?? options.defaultRateLimit),
-        scopeLimit && access !== "key"
-          ? await options.limiter.take(`${caller.keyId} ${scopeName(access)}`, scopeLimit)
-          : 0,
-      );
+      let waitMs: number;
+      try {
+        waitMs = Math.max(
+          await options.limiter.take(caller.keyId, caller.rateLimit ?? options.defaultRateLimit),
+          scopeLimit && access !== "key"
+            ? await options.limiter.take(`${caller.keyId} ${scopeName(access)}`, scopeLimit)
+            : 0,
+        );
+      } catch (error) {
+        // The shared buckets are out of reach (their database is down): refuse, saying so.
+        throw new Refusal(ConnectError.from(error), peer, caller.keyId);
+      }
       if (waitMs > 0) throw rateLimited(caller.keyId, peer, waitMs);
       return { caller, peer };
     },

@@ -19,7 +19,7 @@ import { createAuditInterceptor } from "../audit/audit-interceptor.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { NodeRequest, NodeResponse, RequestHandler } from "../listener/node-types.js";
 import { type AuditDraft, kAudit, kCaller } from "../security/context.js";
-import { type Admission, type Door, Refusal } from "../security/door.js";
+import { type Admission, asRefusal, type Door } from "../security/door.js";
 import { protocolOf, writeRefusal } from "../security/refusal-response.js";
 import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
@@ -129,13 +129,13 @@ export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
         socketAddress: request.socket?.remoteAddress ?? "",
       });
     } catch (error) {
-      if (!(error instanceof Refusal)) throw error;
-      draft.keyId = error.keyId;
-      draft.peerIp = error.peer.ip;
-      draft.country = error.peer.country;
-      draft.code = codeToString(error.error.code);
-      draft.reason = error.error.rawMessage;
-      await writeRefusal(request, response, error.error, error.headers);
+      const refusal = asRefusal(error);
+      draft.keyId = refusal.keyId;
+      draft.peerIp = refusal.peer.ip;
+      draft.country = refusal.peer.country;
+      draft.code = codeToString(refusal.error.code);
+      draft.reason = refusal.error.rawMessage;
+      await writeRefusal(request, response, refusal.error, refusal.headers);
       return;
     }
     const { caller, peer } = admission;

@@ -52,6 +52,11 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(read?.spec?.task).toEqual(item.task.spec?.task);
       expect(read?.state).toBe(TaskState.QUEUED);
       expect((await store.listEvents(item.task.id, 0n)).map((e) => e.sequence)).toEqual([1n]);
+      const withEvents = await store.getTaskWithEvents(item.task.id, 0n);
+      expect(withEvents?.task.id).toBe(item.task.id);
+      expect(withEvents?.events.map((e) => e.sequence)).toEqual([1n]);
+      expect(await store.getTaskWithEvents(item.task.id, 1n)).toMatchObject({ events: [] });
+      expect(await store.getTaskWithEvents(uuidV7(), 0n)).toBeUndefined();
       expect(await store.getTask(uuidV7())).toBeUndefined();
       await store.close();
     });
@@ -102,7 +107,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect((await store.getTask(id))?.result).toEqual(result);
       expect(await store.countTasks(TaskState.SUCCEEDED)).toBe(1);
       expect(await store.countTasks(TaskState.RUNNING)).toBe(0);
-      expect(await store.countUnfinishedTasks("")).toBe(0);
+      expect(await store.countBacklog("")).toEqual({ queued: 0, unfinishedOfKey: 0 });
       expect(
         await store.appendEvent(progressEvent(id, 60, "late"), [TaskState.RUNNING]),
       ).toBeUndefined();
@@ -147,8 +152,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(await store.listTasks({ states: [], types: ["delay"], limit: 10 })).toEqual([]);
       expect(await store.listTaskIds(TaskState.RUNNING)).toEqual([items[0]?.task.id]);
       expect(await store.countTasks(TaskState.QUEUED)).toBe(2);
-      expect(await store.countUnfinishedTasks("")).toBe(3);
-      expect(await store.countUnfinishedTasks("someone")).toBe(0);
+      expect(await store.countBacklog("")).toEqual({ queued: 2, unfinishedOfKey: 3 });
+      expect(await store.countBacklog("someone")).toEqual({ queued: 2, unfinishedOfKey: 0 });
       await store.close();
     });
 

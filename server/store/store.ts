@@ -30,6 +30,20 @@ export interface TaskQuery {
   readonly limit: number;
 }
 
+/** TaskWithEvents is a task and its events after some sequence number. */
+export interface TaskWithEvents {
+  readonly task: Task;
+  readonly events: TaskEvent[];
+}
+
+/** Backlog is the work waiting: in the whole queue, and of one API key. */
+export interface Backlog {
+  /** Tasks queued now. */
+  readonly queued: number;
+  /** The key's tasks queued or running now. */
+  readonly unfinishedOfKey: number;
+}
+
 /** AppendedEvent is an event as stored, with the task it left behind. */
 export interface AppendedEvent {
   readonly task: Task;
@@ -79,6 +93,8 @@ export interface Store {
   listTasks(query: TaskQuery): Promise<Task[]>;
   /** listEvents returns a task's events with a sequence number above afterSequence, in order. */
   listEvents(taskId: string, afterSequence: bigint): Promise<TaskEvent[]>;
+  /** getTaskWithEvents is getTask and listEvents in one read, as a watch starts. */
+  getTaskWithEvents(taskId: string, afterSequence: bigint): Promise<TaskWithEvents | undefined>;
   /**
    * appendEvent numbers an event, stores it and applies it to its task, if the task is in
    * one of the expected states; otherwise it changes nothing and returns undefined.
@@ -88,6 +104,11 @@ export interface Store {
     expected: readonly TaskState[],
     /** When given, the event applies only while this instance holds the task's lease. */
     leaseOwner?: string,
+    /**
+     * The task as the caller last saw it: a store may write the event on top of it at once,
+     * reading the task only when it has changed since (a hint: never needed, never trusted).
+     */
+    current?: Task,
   ): Promise<AppendedEvent | undefined>;
   /**
    * claimNextTask moves the queued task with the highest priority (oldest first among
@@ -113,8 +134,8 @@ export interface Store {
   listTaskIds(state: TaskState): Promise<string[]>;
   /** countTasks returns how many tasks are in the given state. */
   countTasks(state: TaskState): Promise<number>;
-  /** countUnfinishedTasks returns how many tasks a key submitted are queued or running. */
-  countUnfinishedTasks(keyId: string): Promise<number>;
+  /** countBacklog returns what a submit's caps are checked against, in one read. */
+  countBacklog(keyId: string): Promise<Backlog>;
   /** onRemoteEvent calls listener with each event another instance commits; returns the unsubscribe. */
   onRemoteEvent(listener: CommittedEventListener): () => void;
   /**

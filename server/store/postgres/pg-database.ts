@@ -13,9 +13,17 @@ export type Query = <R extends object = Record<string, unknown>>(
  * fails at once with a clear error instead of hanging or answering Internal.
  */
 export interface PgDatabase {
+  /** query runs one statement, in a transaction of its own (retried after a deadlock). */
   readonly query: Query;
-  /** transaction runs fn in one transaction, retried when PostgreSQL resolved a deadlock by aborting it. */
-  transaction<T>(fn: (query: Query) => Promise<T>): Promise<T>;
+  /**
+   * transaction runs fn in one transaction, retried when PostgreSQL resolved a deadlock by
+   * aborting it. An opening statement without parameters goes with the BEGIN, in one round
+   * trip; fn gets its rows.
+   */
+  transaction<T, R extends object = Record<string, unknown>>(
+    fn: (query: Query, openingRows: R[]) => Promise<T>,
+    opening?: string,
+  ): Promise<T>;
   /** close ends every connection. */
   close(): Promise<void>;
 }
@@ -43,6 +51,12 @@ export function isUnavailable(error: unknown): boolean {
   );
 }
 
+/** isDeadlock tells whether PostgreSQL aborted a transaction to break a deadlock: a retry may pass. */
+function isDeadlock(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === "40P01";
+}
+const maxTries = 5;
+
 function unavailable(error: unknown): unknown {
   if (!isUnavailable(error)) return error;
   const reason = error instanceof Error ? error.message : String(error);
@@ -69,25 +83,52 @@ export function createPgDatabase(options: PgDatabaseOptions): PgDatabase {
   // query opens a new one. Without a listener the error would end the process.
   pool.on("error", () => {});
 
+  // Every statement is prepared once per connection, under a name of its own: PostgreSQL
+  // then parses and plans it once, not on every call. The store's statements are a fixed,
+  // small set (list filters make a few more), so the names stay few.
+  const names = new Map<string, string>();
+  // Statements without parameters (the migrations: several commands in one) are sent as
+  // they are.
+  const prepared = (sql: string, params: readonly unknown[] | undefined): pg.QueryConfig => {
+    if (params === undefined) return { text: sql };
+    let name = names.get(sql);
+    if (name === undefined) {
+      name = `s${names.size}`;
+      names.set(sql, name);
+    }
+    return { name, text: sql, values: params as unknown[] };
+  };
+
   const query: Query = async (sql, params) => {
-    try {
-      return (await pool.query(sql, params as unknown[])).rows;
-    } catch (error) {
-      throw unavailable(error);
+    for (let tries = 1; ; tries++) {
+      try {
+        return (await pool.query(prepared(sql, params))).rows;
+      } catch (error) {
+        if (!isDeadlock(error) || tries >= maxTries) throw unavailable(error);
+      }
     }
   };
 
-  async function attempt<T>(fn: (query: Query) => Promise<T>): Promise<T> {
+  async function attempt<T, R extends object>(
+    fn: (query: Query, openingRows: R[]) => Promise<T>,
+    opening: string | undefined,
+  ): Promise<T> {
     const client = await pool.connect();
     // The server may drop the connection between statements: the next one then fails, and
     // the event must not end the process meanwhile.
     const ignore = () => {};
     client.on("error", ignore);
     const inTransaction: Query = async (sql, params) =>
-      (await client.query(sql, params as unknown[])).rows;
+      (await client.query(prepared(sql, params))).rows;
     try {
-      await client.query("BEGIN");
-      const result = await fn(inTransaction);
+      let openingRows: R[] = [];
+      if (opening === undefined) await client.query("BEGIN");
+      else {
+        // Two statements in one simple query: one result each.
+        const results = (await client.query(`BEGIN; ${opening}`)) as unknown as pg.QueryResult[];
+        openingRows = (results[1]?.rows ?? []) as R[];
+      }
+      const result = await fn(inTransaction, openingRows);
       await client.query("COMMIT");
       client.off("error", ignore);
       client.release();
@@ -103,13 +144,12 @@ export function createPgDatabase(options: PgDatabaseOptions): PgDatabase {
 
   return {
     query,
-    async transaction(fn) {
+    async transaction(fn, opening) {
       for (let tries = 1; ; tries++) {
         try {
-          return await attempt(fn);
+          return await attempt(fn, opening);
         } catch (error) {
-          const deadlock = (error as { code?: unknown }).code === "40P01";
-          if (!deadlock || tries >= 5) throw unavailable(error);
+          if (!isDeadlock(error) || tries >= maxTries) throw unavailable(error);
         }
       }
     },

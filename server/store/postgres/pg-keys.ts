@@ -37,13 +37,29 @@ function keyFromRow(row: KeyRow): StoredKey {
 /** How often, at most, useNonce also deletes expired nonces. */
 const nonceSweepMs = 10_000;
 
+/** The NOTIFY channel that tells every instance which key was revoked. */
+export const keyChannel = "cloudagent_keys";
+
+/** PgKeyStore is the key store in PostgreSQL, with a cache other instances keep true. */
+export interface PgKeyStore extends KeyStore {
+  /** forget drops a key from the cache (it was revoked elsewhere); every key when none is named. */
+  forget(keyId?: string): void;
+}
+
 /**
  * createPgKeyStore keeps API keys in the api_keys table and request nonces in the unlogged
  * request_nonces table, so every instance sees every key and every nonce already used.
+ * Keys are read on every request, so the keys found are cached: a revocation announces the
+ * key on keyChannel, and every instance forgets it (all keys, after its feed was down).
  */
-export function createPgKeyStore(db: PgDatabase): KeyStore {
+export function createPgKeyStore(db: PgDatabase): PgKeyStore {
   let lastSweep = 0;
+  const cache = new Map<string, StoredKey>();
   return {
+    forget(keyId) {
+      if (keyId === undefined) cache.clear();
+      else cache.delete(keyId);
+    },
     async insert(key) {
       await db.query(
         `INSERT INTO api_keys (key_id, name, scopes, secret_hash, created_at, expires_at, revoked_at,
@@ -65,8 +81,12 @@ export function createPgKeyStore(db: PgDatabase): KeyStore {
       );
     },
     async get(keyId) {
+      const cached = cache.get(keyId);
+      if (cached) return cached;
       const [row] = await db.query<KeyRow>("SELECT * FROM api_keys WHERE key_id = $1", [keyId]);
-      return row && keyFromRow(row);
+      const key = row && keyFromRow(row);
+      if (key) cache.set(keyId, key);
+      return key;
     },
     async list() {
       const rows = await db.query<KeyRow>(
@@ -76,9 +96,13 @@ export function createPgKeyStore(db: PgDatabase): KeyStore {
     },
     async revoke(keyId, at) {
       const [row] = await db.query<KeyRow>(
-        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE key_id = $2 RETURNING *",
-        [at, keyId],
+        `WITH revoked AS (
+           UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE key_id = $2 RETURNING *
+         )
+         SELECT revoked.*, pg_notify($3, key_id) FROM revoked`,
+        [at, keyId, keyChannel],
       );
+      cache.delete(keyId);
       return row && keyFromRow(row);
     },
     async count() {

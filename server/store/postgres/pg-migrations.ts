@@ -40,29 +40,49 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (task_id, sequence)
   );
 
-  -- Counts kept by a trigger, so the caps checked on every submit read one row. Every state
-  -- has its row from the start, and a change touches the lower state's row first: two
-  -- transactions never take these locks in opposite orders.
-  CREATE TABLE task_state_counts (state integer PRIMARY KEY, n bigint NOT NULL);
-  INSERT INTO task_state_counts (state, n) SELECT s, 0 FROM generate_series(0, 5) AS s;
-  CREATE TABLE key_unfinished_counts (key_id text PRIMARY KEY, n bigint NOT NULL);
+  -- Counts kept by a trigger, so the caps checked on every submit read a few rows instead of
+  -- counting the queue. Each count is spread over shards (one per connection, by its process
+  -- id) so that transactions on different connections do not queue for one hot row; readers
+  -- add the shards up. A transaction takes the rows it changes in one order (lower state
+  -- first, then its key's), so two never wait for each other in a cycle.
+  CREATE TABLE task_state_counts (
+    state integer NOT NULL,
+    shard integer NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (state, shard)
+  );
+  CREATE TABLE key_unfinished_counts (
+    key_id text NOT NULL,
+    shard integer NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (key_id, shard)
+  );
+  CREATE FUNCTION add_task_count(p_state integer, p_delta integer) RETURNS void
+  LANGUAGE sql AS $$
+    INSERT INTO task_state_counts AS c (state, shard, n) VALUES (p_state, pg_backend_pid() % 16, p_delta)
+    ON CONFLICT (state, shard) DO UPDATE SET n = c.n + p_delta
+  $$;
+  CREATE FUNCTION add_unfinished_count(p_key_id text, p_delta integer) RETURNS void
+  LANGUAGE sql AS $$
+    INSERT INTO key_unfinished_counts AS c (key_id, shard, n) VALUES (p_key_id, pg_backend_pid() % 16, p_delta)
+    ON CONFLICT (key_id, shard) DO UPDATE SET n = c.n + p_delta
+  $$;
   CREATE FUNCTION count_task_states() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
     IF TG_OP = 'INSERT' THEN
-      UPDATE task_state_counts SET n = n + 1 WHERE state = NEW.state;
+      PERFORM add_task_count(NEW.state, 1);
       IF NEW.state IN (1, 2) THEN
-        INSERT INTO key_unfinished_counts (key_id, n) VALUES (NEW.key_id, 1)
-          ON CONFLICT (key_id) DO UPDATE SET n = key_unfinished_counts.n + 1;
+        PERFORM add_unfinished_count(NEW.key_id, 1);
       END IF;
-    ELSIF OLD.state <> NEW.state THEN
-      UPDATE task_state_counts
-        SET n = n + CASE WHEN state = NEW.state THEN 1 ELSE -1 END
-        WHERE state IN (OLD.state, NEW.state);
-      IF (OLD.state IN (1, 2)) <> (NEW.state IN (1, 2)) THEN
-        UPDATE key_unfinished_counts
-          SET n = n + CASE WHEN NEW.state IN (1, 2) THEN 1 ELSE -1 END
-          WHERE key_id = NEW.key_id;
-      END IF;
+      RETURN NULL;
+    END IF;
+    IF OLD.state = NEW.state THEN
+      RETURN NULL;
+    END IF;
+    PERFORM add_task_count(LEAST(OLD.state, NEW.state), CASE WHEN OLD.state < NEW.state THEN -1 ELSE 1 END);
+    PERFORM add_task_count(GREATEST(OLD.state, NEW.state), CASE WHEN OLD.state < NEW.state THEN 1 ELSE -1 END);
+    IF (OLD.state IN (1, 2)) <> (NEW.state IN (1, 2)) THEN
+      PERFORM add_unfinished_count(NEW.key_id, CASE WHEN NEW.state IN (1, 2) THEN 1 ELSE -1 END);
     END IF;
     RETURN NULL;
   END $$;

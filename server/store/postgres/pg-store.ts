@@ -11,13 +11,13 @@ import type {
   CommittedEventListener,
   InsertedTask,
   Lease,
+  NewTask,
   Store,
   TaskQuery,
 } from "../store.js";
 import { applyEvent } from "../task-projection.js";
 import {
   type LeasedTaskRow,
-  leaseOf,
   rowFromTask,
   type TaskRow,
   taskColumns,
@@ -26,7 +26,7 @@ import {
 import { auditChannel, createPgAuditStore } from "./pg-audit.js";
 import { createPgDatabase, type Query } from "./pg-database.js";
 import { startPgFeed } from "./pg-feed.js";
-import { createPgKeyStore } from "./pg-keys.js";
+import { createPgKeyStore, keyChannel } from "./pg-keys.js";
 import { migrate } from "./pg-migrations.js";
 import { createPgRateLimiter } from "./pg-rate-limiter.js";
 
@@ -97,10 +97,15 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
   }
 
   const audit = createPgAuditStore(db, instanceId);
+  const keys = createPgKeyStore(db);
   const feed = await startPgFeed({
     url: options.url,
-    channels: [eventChannel, auditChannel],
+    channels: [eventChannel, auditChannel, keyChannel],
     onNotification: (channel, payload) => {
+      if (channel === keyChannel) {
+        keys.forget(payload);
+        return;
+      }
       const received = channel === auditChannel ? audit.receive(payload) : receiveEvent(payload);
       received.catch(() => {
         // Unreadable now (the database went away): task watchers fill the hole from the
@@ -111,6 +116,8 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
       for (const listener of availabilityListeners) listener(available);
     },
     onGap: () => {
+      // Revocations may have been missed too.
+      keys.forget();
       for (const listener of gapListeners) listener();
     },
   }).catch(async (error) => {
@@ -118,46 +125,100 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     throw error;
   });
 
-  /** storeEvent stores a numbered event and announces it to the other instances. */
-  async function storeEvent(query: Query, event: TaskEvent, taskType: string): Promise<void> {
-    await query(
-      `WITH stored AS (INSERT INTO task_events (task_id, sequence, event) VALUES ($1, $2, $3))
-       SELECT pg_notify($4, $5)`,
-      [
-        event.taskId,
+  const rowColumns = taskColumns.length;
+  const newState = `$${taskColumns.indexOf("state") + 1}`;
+  /**
+   * One statement writes an event: the task's new row, if the row still is as the event's
+   * writer saw it (the same sequence, an expected state, the lease holder when one is
+   * named), then the event and the notification, all in the statement's transaction. Its
+   * only row says it applied. A claim sets the lease; a task staying running keeps its own
+   * (its renewals included); any other state drops it.
+   */
+  const writeEventSql = `
+    WITH updated AS (
+      UPDATE tasks SET (${columnList}) = (${placeholders}),
+        lease_owner = CASE WHEN $${rowColumns + 1}::text IS NOT NULL THEN $${rowColumns + 1}
+          WHEN ${newState} = ${TaskState.RUNNING} THEN tasks.lease_owner END,
+        lease_expires_at = CASE WHEN $${rowColumns + 1}::text IS NOT NULL THEN $${rowColumns + 2}::bigint
+          WHEN ${newState} = ${TaskState.RUNNING} THEN tasks.lease_expires_at END
+      WHERE id = $1 AND last_sequence = $${rowColumns + 3} AND state = ANY($${rowColumns + 4}::int[])
+        AND ($${rowColumns + 5}::text IS NULL OR lease_owner = $${rowColumns + 5})
+      RETURNING id
+    ), stored AS (
+      INSERT INTO task_events (task_id, sequence, event)
+      SELECT id, $${rowColumns + 6}, $${rowColumns + 7} FROM updated
+    )
+    SELECT pg_notify($${rowColumns + 8}, $${rowColumns + 9}) FROM updated`;
+
+  /** What a write expects of the row, and the lease a claim takes. */
+  interface Guard {
+    readonly expected: readonly TaskState[];
+    readonly leaseOwner?: string | undefined;
+    readonly claim?: Lease;
+  }
+
+  /**
+   * append applies an event to the task as its writer saw it and writes both; undefined when
+   * the row is no longer so (see writeEventSql).
+   */
+  async function append(
+    query: Query,
+    before: Task,
+    event: TaskEvent,
+    guard: Guard,
+  ): Promise<AppendedEvent | undefined> {
+    event.sequence = before.lastSequence + 1n;
+    const task = applyEvent(before, event);
+    const applied = await query(writeEventSql, [
+      ...valuesOf(rowFromTask(task)),
+      guard.claim?.owner ?? null,
+      guard.claim?.expiresAt ?? null,
+      Number(before.lastSequence),
+      guard.expected,
+      guard.leaseOwner ?? null,
+      Number(event.sequence),
+      toBinary(TaskEventSchema, event),
+      eventChannel,
+      notice(event, task.type),
+    ]);
+    return applied.length === 1 ? { task, event } : undefined;
+  }
+
+  /**
+   * One statement inserts a task with its first event and notification, unless its
+   * idempotency key is taken: then it returns no row.
+   */
+  const insertTaskSql = `
+    WITH inserted AS (
+      INSERT INTO tasks (${columnList}) VALUES (${placeholders})
+      ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+    ), stored AS (
+      INSERT INTO task_events (task_id, sequence, event)
+      SELECT id, $${rowColumns + 1}, $${rowColumns + 2} FROM inserted
+    )
+    SELECT pg_notify($${rowColumns + 3}, $${rowColumns + 4}) FROM inserted`;
+
+  async function insertEach(query: Query, tasks: readonly NewTask[]): Promise<InsertedTask[]> {
+    const inserted: InsertedTask[] = [];
+    for (const { task, event } of tasks) {
+      const created = await query(insertTaskSql, [
+        ...valuesOf(rowFromTask(task)),
         Number(event.sequence),
         toBinary(TaskEventSchema, event),
         eventChannel,
-        notice(event, taskType),
-      ],
-    );
-  }
-
-  /** writeRow writes a task's row with its lease (none when undefined). */
-  async function writeRow(query: Query, task: Task, lease: Lease | undefined): Promise<void> {
-    await query(
-      `UPDATE tasks SET (${columnList}, lease_owner, lease_expires_at)
-         = (${placeholders}, $${taskColumns.length + 1}, $${taskColumns.length + 2})
-       WHERE id = $1`,
-      [...valuesOf(rowFromTask(task)), lease?.owner ?? null, lease?.expiresAt ?? null],
-    );
-  }
-
-  /** append applies an event to a locked row and writes both. */
-  async function append(
-    query: Query,
-    row: LeasedTaskRow,
-    event: TaskEvent,
-    claim?: Lease,
-  ): Promise<AppendedEvent> {
-    const before = taskFromRow(row);
-    event.sequence = before.lastSequence + 1n;
-    const task = applyEvent(before, event);
-    await storeEvent(query, event, task.type);
-    // The row changes last, just before the commit: its update takes the counters' row
-    // locks, which every transaction changing a task's state needs.
-    await writeRow(query, task, leaseOf(task, row, claim));
-    return { task, event };
+        notice(event, task.type),
+      ]);
+      if (created.length === 1) {
+        inserted.push({ task, created: true });
+        continue;
+      }
+      const [existing] = await query<TaskRow>("SELECT * FROM tasks WHERE idempotency_key = $1", [
+        task.idempotencyKey,
+      ]);
+      if (existing === undefined) throw new Error(`task ${task.id} was neither inserted nor found`);
+      inserted.push({ task: taskFromRow(existing), created: false });
+    }
+    return inserted;
   }
 
   async function listEvents(taskId: string, afterSequence: bigint): Promise<TaskEvent[]> {
@@ -169,34 +230,15 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
   }
 
   return {
-    keys: createPgKeyStore(db),
+    keys,
     audit,
     shared: true,
     rateLimiter: createPgRateLimiter(db),
     insertTasks: (tasks) =>
-      db.transaction(async (query) => {
-        const inserted: InsertedTask[] = [];
-        for (const { task, event } of tasks) {
-          const created = await query(
-            `INSERT INTO tasks (${columnList}) VALUES (${placeholders})
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-            valuesOf(rowFromTask(task)),
-          );
-          if (created.length === 1) {
-            await storeEvent(query, event, task.type);
-            inserted.push({ task, created: true });
-            continue;
-          }
-          const [existing] = await query<TaskRow>(
-            "SELECT * FROM tasks WHERE idempotency_key = $1",
-            [task.idempotencyKey],
-          );
-          if (existing === undefined)
-            throw new Error(`task ${task.id} was neither inserted nor found`);
-          inserted.push({ task: taskFromRow(existing), created: false });
-        }
-        return inserted;
-      }),
+      // One task (the usual submit) is one statement, so it needs no transaction of its own.
+      tasks.length === 1
+        ? insertEach(db.query, tasks)
+        : db.transaction((query) => insertEach(query, tasks)),
     async getTask(id) {
       const [row] = await db.query<TaskRow>("SELECT * FROM tasks WHERE id = $1", [id]);
       return row && taskFromRow(row);
@@ -222,23 +264,66 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
       return rows.map(taskFromRow);
     },
     listEvents,
-    appendEvent: (event, expected, leaseOwner) =>
-      db.transaction(async (query) => {
-        const [row] = await query<LeasedTaskRow>("SELECT * FROM tasks WHERE id = $1 FOR UPDATE", [
-          event.taskId,
-        ]);
-        if (row === undefined || !expected.includes(row.state)) return undefined;
-        if (leaseOwner !== undefined && row.lease_owner !== leaseOwner) return undefined;
-        return append(query, row, event);
-      }),
-    claimNextTask: (start, lease) =>
-      db.transaction(async (query) => {
-        const [row] = await query<LeasedTaskRow>(
-          `SELECT * FROM tasks WHERE state = ${TaskState.QUEUED}
-           ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    async getTaskWithEvents(taskId, afterSequence) {
+      const [row] = await db.query<TaskRow & { events: Uint8Array[] }>(
+        `SELECT t.*, ARRAY(
+           SELECT event FROM task_events WHERE task_id = t.id AND sequence > $2 ORDER BY sequence
+         ) AS events
+         FROM tasks t WHERE t.id = $1`,
+        [taskId, Number(afterSequence)],
+      );
+      return (
+        row && {
+          task: taskFromRow(row),
+          events: row.events.map((event) => fromBinary(TaskEventSchema, event)),
+        }
+      );
+    },
+    // Write on top of the task as the caller saw it, reading it only when that fails: no
+    // lock is held across a round trip, and a writer that knows the task needs one.
+    async appendEvent(event, expected, leaseOwner, current) {
+      let task = current;
+      for (;;) {
+        const fresh = task === undefined;
+        if (task === undefined) {
+          const [row] = await db.query<LeasedTaskRow>("SELECT * FROM tasks WHERE id = $1", [
+            event.taskId,
+          ]);
+          if (row === undefined || !expected.includes(row.state)) return undefined;
+          if (leaseOwner !== undefined && row.lease_owner !== leaseOwner) return undefined;
+          task = taskFromRow(row);
+        }
+        if (expected.includes(task.state)) {
+          const appended = await append(db.query, task, event, { expected, leaseOwner });
+          if (appended) return appended;
+        } else if (fresh) {
+          return undefined;
+        }
+        task = undefined;
+      }
+    },
+    // A claim reserves the next task with FOR UPDATE SKIP LOCKED (instances claiming at once
+    // skip each other's rows instead of waiting), then starts it as its reserver. A reserver
+    // that dies between the two leaves a lease that expires like any other.
+    async claimNextTask(start, lease) {
+      for (;;) {
+        const [row] = await db.query<TaskRow>(
+          `UPDATE tasks SET lease_owner = $1, lease_expires_at = $2
+           WHERE id = (
+             SELECT id FROM tasks
+             WHERE state = ${TaskState.QUEUED} AND COALESCE(lease_expires_at, 0) < $3
+             ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING *`,
+          [lease.owner, lease.expiresAt, Date.now()],
         );
-        return row && append(query, row, start(taskFromRow(row)), lease);
-      }),
+        if (row === undefined) return undefined;
+        const task = taskFromRow(row);
+        const guard = { expected: [TaskState.QUEUED], leaseOwner: lease.owner, claim: lease };
+        const claimed = await append(db.query, task, start(task), guard);
+        // Otherwise it was cancelled in between: claim the next.
+        if (claimed) return claimed;
+      }
+    },
     async renewLeases(owner, taskIds, expiresAt) {
       if (taskIds.length === 0) return;
       await db.query(
@@ -257,7 +342,12 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`,
             [expiredBefore],
           );
-          return row && append(query, row, takeOver(taskFromRow(row)));
+          if (row === undefined) return undefined;
+          const task = taskFromRow(row);
+          const guard = { expected: [TaskState.RUNNING] };
+          const appended = await append(query, task, takeOver(task), guard);
+          if (appended === undefined) throw new Error(`task ${row.id} changed under its row lock`);
+          return appended;
         });
         if (next === undefined) return taken;
         taken.push(next);
@@ -272,17 +362,19 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     },
     async countTasks(state) {
       const [row] = await db.query<{ n: number }>(
-        "SELECT n FROM task_state_counts WHERE state = $1",
+        "SELECT COALESCE(SUM(n), 0)::bigint AS n FROM task_state_counts WHERE state = $1",
         [state],
       );
       return row?.n ?? 0;
     },
-    async countUnfinishedTasks(keyId) {
-      const [row] = await db.query<{ n: number }>(
-        "SELECT n FROM key_unfinished_counts WHERE key_id = $1",
+    async countBacklog(keyId) {
+      const [row] = await db.query<{ queued: number; unfinished: number }>(
+        `SELECT
+           (SELECT COALESCE(SUM(n), 0) FROM task_state_counts WHERE state = ${TaskState.QUEUED})::bigint AS queued,
+           (SELECT COALESCE(SUM(n), 0) FROM key_unfinished_counts WHERE key_id = $1)::bigint AS unfinished`,
         [keyId],
       );
-      return row?.n ?? 0;
+      return { queued: row?.queued ?? 0, unfinishedOfKey: row?.unfinished ?? 0 };
     },
     onRemoteEvent(listener) {
       remoteListeners.add(listener);

@@ -155,6 +155,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       selectExpired.all(expiredBefore).map((row) => append(row, takeOver(taskFromRow(row)))),
   );
 
+  async function listEvents(taskId: string, afterSequence: bigint): Promise<TaskEvent[]> {
+    return selectEvents
+      .all(taskId, Number(afterSequence))
+      .map((row) => fromBinary(TaskEventSchema, row.event));
+  }
+
   return {
     keys: createSqliteKeyStore(db, nonceDb),
     audit: createSqliteAuditStore(db),
@@ -195,10 +201,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const rows = db.prepare<unknown[], TaskRow>(sql).all(...params, query.limit);
       return rows.map(taskFromRow);
     },
-    async listEvents(taskId, afterSequence) {
-      return selectEvents
-        .all(taskId, Number(afterSequence))
-        .map((row) => fromBinary(TaskEventSchema, row.event));
+    listEvents,
+    async getTaskWithEvents(taskId, afterSequence) {
+      const row = selectTask.get(taskId);
+      return row && { task: taskFromRow(row), events: await listEvents(taskId, afterSequence) };
     },
     async appendEvent(event, expected, leaseOwner) {
       return appendEvent.immediate(event, expected, leaseOwner);
@@ -219,8 +225,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async listTaskIds(state) {
       return selectIdsInState.all(state).map((row) => row.id);
     },
-    async countUnfinishedTasks(keyId) {
-      return countUnfinished.get(keyId)?.n ?? 0;
+    async countBacklog(keyId) {
+      return {
+        queued: countInState.get(TaskState.QUEUED)?.n ?? 0,
+        unfinishedOfKey: countUnfinished.get(keyId)?.n ?? 0,
+      };
     },
     async countTasks(state) {
       return countInState.get(state)?.n ?? 0;
