@@ -48,8 +48,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const { config } = options;
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const log = options.log ?? ((line: string) => console.error(line));
-  const store = await openStore(config);
   const instanceId = randomUUID();
+  const store = await openStore(config, instanceId);
   const registry = createTaskRegistry();
   const engine = createEngine({
     store,

@@ -60,7 +60,7 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
 export async function migrate(options: ServeOptions = {}): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const config = loadConfig({ env: process.env, file: options.configFile });
-  const store = await openStore(config);
+  const store = await openStore(config, "migrate");
   await store.close();
   log(`the database (${where(config)}) has the latest schema`);
 }

@@ -90,7 +90,7 @@ describe("several instances on one PostgreSQL", () => {
       }
     })();
 
-    const store = await createPgStore({ url: databaseUrl, poolSize: 2 });
+    const store = await createPgStore({ url: databaseUrl, poolSize: 2, instanceId: "test" });
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
     try {
@@ -245,7 +245,7 @@ describe("several instances on one PostgreSQL", () => {
       await load;
       // Every failure said the database was unavailable: nothing Internal, nothing hanging.
       expect([...failures.keys()]).toEqual([Code.Unavailable]);
-      const store = await createPgStore({ url: server.url, poolSize: 2 });
+      const store = await createPgStore({ url: server.url, poolSize: 2, instanceId: "test" });
       try {
         await until("every acknowledged task succeeds", async () => {
           const tasks = await Promise.all(acknowledged.map((id) => store.getTask(id)));

@@ -117,7 +117,7 @@ export function createEngine(options: EngineOptions): Engine {
       }, stealDelayMs);
       unclaimed.set(event.taskId, steal.unref());
     }
-    if (isTerminal(event.state)) {
+    if (isTerminal(event.state) && executor.isRunning(event.taskId)) {
       const message = event.kind.case === "error" ? event.kind.value.message : "finished";
       executor.abort(event.taskId, new ConnectError(message, Code.Canceled));
     }

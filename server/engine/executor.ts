@@ -60,6 +60,8 @@ export interface Executor {
     leaseOwner?: string,
     current?: Task,
   ): Promise<AppendedEvent | undefined>;
+  /** isRunning tells whether a task's handler runs here now. */
+  isRunning(taskId: string): boolean;
   /** abort stops a task's handler if it runs here; its terminal event must already be recorded. */
   abort(taskId: string, reason: ConnectError): void;
   /**
@@ -235,6 +237,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
   return {
     record,
     abort,
+    isRunning: (taskId) => running.has(taskId),
     wake,
     get runningCount() {
       return running.size;

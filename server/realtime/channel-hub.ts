@@ -52,14 +52,16 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     if (listeners) for (const listener of listeners) listener(event);
   }
 
-  const stopAudit = options.auditEvents((auditEvent) => {
-    if (routes.has("audit")) {
+  // The audit source is followed only while someone subscribes: other instances' events
+  // cost a read of the store each.
+  let stopAudit: (() => void) | undefined;
+  const followAudit = () =>
+    options.auditEvents((auditEvent) =>
       deliver(
         "audit",
         create(ChannelEventSchema, { payload: { case: "auditEvent", value: auditEvent } }),
-      );
-    }
-  });
+      ),
+    );
   const stopEvents = options.taskEvents((taskEvent, taskType) => {
     if (routes.size === 0) return;
     const event = create(ChannelEventSchema, {
@@ -123,6 +125,7 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
         metricsTimer = setInterval(publishMetrics, options.metricsIntervalMs);
         metricsTimer.unref();
       }
+      if (key === "audit") stopAudit ??= followAudit();
       let open = true;
       return () => {
         if (!open) return;
@@ -135,6 +138,10 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
           clearInterval(metricsTimer);
           metricsTimer = undefined;
         }
+        if (key === "audit") {
+          stopAudit?.();
+          stopAudit = undefined;
+        }
       };
     },
     get subscriptionCount() {
@@ -142,7 +149,8 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     },
     close() {
       stopEvents();
-      stopAudit();
+      stopAudit?.();
+      stopAudit = undefined;
       clearInterval(metricsTimer);
       routes.clear();
       count = 0;

@@ -6,9 +6,7 @@ import {
   TaskResultSchema,
   TaskSchema,
   TaskSpecSchema,
-  TaskState,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
-import type { Lease } from "./store.js";
 
 /** TaskRow is a row of the tasks table. */
 export interface TaskRow {
@@ -36,18 +34,6 @@ export interface TaskRow {
 export interface LeasedTaskRow extends TaskRow {
   lease_owner: string | null;
   lease_expires_at: number | null;
-}
-
-/**
- * leaseOf is the lease a task holds after an event: a new lease when the event claims it,
- * the row's lease while it stays running, and none once it leaves the running state.
- */
-export function leaseOf(task: Task, row: LeasedTaskRow, claim?: Lease): Lease | undefined {
-  if (task.state !== TaskState.RUNNING) return undefined;
-  if (claim) return claim;
-  return row.lease_owner === null
-    ? undefined
-    : { owner: row.lease_owner, expiresAt: row.lease_expires_at ?? 0 };
 }
 
 /** taskFromRow reads a task from its row. */

@@ -4,5 +4,9 @@ import { createPgStore } from "./pg-store.js";
 import { createDatabase } from "./throwaway-postgres.js";
 
 describeStoreContract("PostgreSQL", async () =>
-  createPgStore({ url: await createDatabase(inject("postgresUrl")), poolSize: 4 }),
+  createPgStore({
+    url: await createDatabase(inject("postgresUrl")),
+    poolSize: 4,
+    instanceId: "test",
+  }),
 );

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type Task,
@@ -25,6 +24,7 @@ import {
 } from "../task-rows.js";
 import { auditChannel, createPgAuditStore } from "./pg-audit.js";
 import { createPgDatabase, type Query } from "./pg-database.js";
+import { eventChannel, eventNotice, readEventNotice } from "./pg-event-notices.js";
 import { startPgFeed } from "./pg-feed.js";
 import { createPgKeyStore, keyChannel } from "./pg-keys.js";
 import { migrate } from "./pg-migrations.js";
@@ -36,20 +36,8 @@ export interface PgStoreOptions {
   readonly url: string;
   /** The most connections this instance opens for queries (the feed has one more). */
   readonly poolSize: number;
-}
-
-/** The NOTIFY channel committed task events travel on. */
-const eventChannel = "cloudagent_task_events";
-/** NOTIFY payloads must stay under 8,000 bytes; a larger event is sent by reference. */
-const maxInlineEvent = 6_000;
-
-/** A notification: the instance that committed the event, its task type, and the event or where to read it. */
-interface EventNotice {
-  readonly i: string;
-  readonly t: string;
-  readonly e?: string;
-  readonly id?: string;
-  readonly s?: number;
+  /** The agent instance using the store: it skips the notifications of its own events. */
+  readonly instanceId: string;
 }
 
 const columnList = taskColumns.join(", ");
@@ -70,30 +58,18 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     await db.close();
     throw error;
   }
-  const instanceId = randomUUID();
+  const { instanceId } = options;
   const remoteListeners = new Set<CommittedEventListener>();
   const gapListeners = new Set<() => void>();
   const availabilityListeners = new Set<(available: boolean) => void>();
 
-  function notice(event: TaskEvent, taskType: string): string {
-    const bytes = toBinary(TaskEventSchema, event);
-    const inline = Math.ceil(bytes.byteLength / 3) * 4 <= maxInlineEvent;
-    const payload: EventNotice = inline
-      ? { i: instanceId, t: taskType, e: Buffer.from(bytes).toString("base64") }
-      : { i: instanceId, t: taskType, id: event.taskId, s: Number(event.sequence) };
-    return JSON.stringify(payload);
-  }
-
   async function receiveEvent(payload: string): Promise<void> {
-    const notice = JSON.parse(payload) as EventNotice;
-    if (notice.i === instanceId || remoteListeners.size === 0) return;
-    let event: TaskEvent | undefined;
-    if (notice.e !== undefined) {
-      event = fromBinary(TaskEventSchema, Buffer.from(notice.e, "base64"));
-    } else if (notice.id !== undefined && notice.s !== undefined) {
-      [event] = await listEvents(notice.id, BigInt(notice.s - 1));
-    }
-    if (event) for (const listener of remoteListeners) listener(event, notice.t);
+    if (remoteListeners.size === 0) return;
+    const notice = readEventNotice(payload, instanceId);
+    if (notice === undefined) return;
+    const [event] =
+      "event" in notice ? [notice.event] : await listEvents(notice.taskId, notice.sequence - 1n);
+    if (event) for (const listener of remoteListeners) listener(event, notice.taskType);
   }
 
   const audit = createPgAuditStore(db, instanceId);
@@ -169,6 +145,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
   ): Promise<AppendedEvent | undefined> {
     event.sequence = before.lastSequence + 1n;
     const task = applyEvent(before, event);
+    const bytes = toBinary(TaskEventSchema, event);
     const applied = await query(writeEventSql, [
       ...valuesOf(rowFromTask(task)),
       guard.claim?.owner ?? null,
@@ -177,9 +154,9 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
       guard.expected,
       guard.leaseOwner ?? null,
       Number(event.sequence),
-      toBinary(TaskEventSchema, event),
+      bytes,
       eventChannel,
-      notice(event, task.type),
+      eventNotice(instanceId, event, bytes, task.type),
     ]);
     return applied.length === 1 ? { task, event } : undefined;
   }
@@ -201,12 +178,13 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
   async function insertEach(query: Query, tasks: readonly NewTask[]): Promise<InsertedTask[]> {
     const inserted: InsertedTask[] = [];
     for (const { task, event } of tasks) {
+      const bytes = toBinary(TaskEventSchema, event);
       const created = await query(insertTaskSql, [
         ...valuesOf(rowFromTask(task)),
         Number(event.sequence),
-        toBinary(TaskEventSchema, event),
+        bytes,
         eventChannel,
-        notice(event, task.type),
+        eventNotice(instanceId, event, bytes, task.type),
       ]);
       if (created.length === 1) {
         inserted.push({ task, created: true });

@@ -13,7 +13,6 @@ import type { AppendedEvent, InsertedTask, Lease, NewTask, Store, TaskQuery } fr
 import { applyEvent } from "../task-projection.js";
 import {
   type LeasedTaskRow,
-  leaseOf,
   rowFromTask,
   type TaskRow,
   taskColumns,
@@ -27,6 +26,18 @@ import { createSqliteKeyStore } from "./sqlite-keys.js";
 export interface SqliteStoreOptions {
   /** The database file; created with its directory when missing. ":memory:" for tests. */
   readonly path: string;
+}
+
+/**
+ * leaseOf is the lease a task holds after an event: a new lease when the event claims it,
+ * the row's lease while it stays running, and none once it leaves the running state.
+ */
+function leaseOf(task: Task, row: LeasedTaskRow, claim?: Lease): Lease | undefined {
+  if (task.state !== TaskState.RUNNING) return undefined;
+  if (claim) return claim;
+  return row.lease_owner === null
+    ? undefined
+    : { owner: row.lease_owner, expiresAt: row.lease_expires_at ?? 0 };
 }
 
 function migrate(db: Database.Database): void {
