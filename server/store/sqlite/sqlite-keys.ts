@@ -1,38 +1,6 @@
 import type Database from "better-sqlite3";
-import type { Scope } from "../../../gen/noizylab/agent/v1/key_service_pb.js";
-import type { KeyStore, StoredKey } from "../key-store.js";
-
-interface KeyRow {
-  key_id: string;
-  name: string;
-  scopes: string;
-  secret_hash: Uint8Array;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-  rate_per_second: number | null;
-  rate_burst: number | null;
-  signing_key: Uint8Array;
-  require_signature: number;
-}
-
-function keyFromRow(row: KeyRow): StoredKey {
-  return {
-    keyId: row.key_id,
-    name: row.name,
-    scopes: row.scopes === "" ? [] : (row.scopes.split(",").map(Number) as Scope[]),
-    secretHash: row.secret_hash,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-    rateLimit:
-      row.rate_per_second === null || row.rate_burst === null
-        ? null
-        : { perSecond: row.rate_per_second, burst: row.rate_burst },
-    signingKey: row.signing_key,
-    requireSignature: row.require_signature === 1,
-  };
-}
+import { type KeyRow, keyFromRow } from "../key-rows.js";
+import type { KeyStore } from "../key-store.js";
 
 /**
  * createSqliteKeyStore keeps API keys in the api_keys table, and request nonces in
