@@ -5,6 +5,7 @@ import pg from "pg";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { type AgentClient, createAgentClient } from "../clients/node/client.js";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { Scope } from "../gen/noizylab/agent/v1/key_service_pb.js";
 import { type TaskEvent, TaskState } from "../gen/noizylab/agent/v1/task_pb.js";
 import { createPgStore } from "./store/postgres/pg-store.js";
 import { createDatabase, startThrowawayPostgres } from "./store/postgres/throwaway-postgres.js";
@@ -192,6 +193,60 @@ describe("several instances on one PostgreSQL", () => {
     } finally {
       stopWatching.abort();
       await watching;
+      await b.stop({ keepData: true });
+      await a.stop();
+    }
+  });
+
+  it("cancels on one instance a task another runs, and holds a key's rate limit and revocation across both", async () => {
+    const databaseUrl = await createDatabase(inject("postgresUrl"));
+    const a = await startTestAgent({ databaseUrl });
+    const b = await startTestAgent({ databaseUrl, dataDir: a.config.dataDir });
+    try {
+      const onA = createAgentClient({ baseUrl: a.url.href, apiKey: a.apiKey });
+      const onB = createAgentClient({ baseUrl: b.url.href, apiKey: a.apiKey });
+      const { task } = await onA.tasks.submit({ spec: delay(60_000) });
+      const taskId = task?.id ?? "";
+      await until("the task runs", async () => {
+        const { task: now } = await onB.tasks.getTask({ taskId });
+        return now?.state === TaskState.RUNNING;
+      });
+      const runner = [a, b].find((agent) => agent.agent.engine.runningCount === 1);
+      const other = runner === a ? onB : onA;
+      const { task: cancelled } = await other.tasks.cancelTask({ taskId, reason: "elsewhere" });
+      expect(cancelled?.state).toBe(TaskState.CANCELLED);
+      // The runner hears of it and stops the handler.
+      await until(
+        "the runner stops the handler",
+        async () => runner?.agent.engine.runningCount === 0,
+      );
+
+      const { key } = await onA.keys.createKey({
+        name: "limited",
+        scopes: [Scope.TASKS_READ],
+        rateLimit: { perSecond: 0.01, burst: 2 },
+      });
+      const limitedA = createAgentClient({ baseUrl: a.url.href, apiKey: key });
+      const limitedB = createAgentClient({ baseUrl: b.url.href, apiKey: key });
+      await limitedA.tasks.getTask({ taskId });
+      await limitedB.tasks.getTask({ taskId });
+      const refused = await limitedA.tasks.getTask({ taskId }).catch(ConnectError.from);
+      expect((refused as ConnectError).code).toBe(Code.ResourceExhausted);
+
+      const { key: doomed, info } = await onA.keys.createKey({
+        name: "doomed",
+        scopes: [Scope.TASKS_READ],
+      });
+      const doomedB = createAgentClient({ baseUrl: b.url.href, apiKey: doomed });
+      await doomedB.tasks.getTask({ taskId });
+      await onA.keys.revokeKey({ keyId: info?.keyId ?? "" });
+      await until("b refuses the revoked key", async () => {
+        const error = await doomedB.tasks
+          .getTask({ taskId })
+          .then(() => undefined, ConnectError.from);
+        return error?.code === Code.Unauthenticated;
+      });
+    } finally {
       await b.stop({ keepData: true });
       await a.stop();
     }
