@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgentClient } from "../clients/node/client.js";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { TaskState } from "../gen/noizylab/agent/v1/task_pb.js";
+import { builtinTasks } from "./tasks/registry.js";
 import { startTestAgent, type TestAgent } from "./test-support.js";
 
 const run = promisify(execFile);
@@ -323,6 +324,6 @@ describe("a real server on one port", () => {
       "connect",
       `${base}/noizylab.agent.v1.AgentService/GetCapabilities`,
     );
-    expect(JSON.parse(capabilities.stdout).taskTypes).toHaveLength(8);
+    expect(JSON.parse(capabilities.stdout).taskTypes).toHaveLength(builtinTasks.length);
   });
 });

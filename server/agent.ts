@@ -16,8 +16,9 @@ import { routes } from "./services/routes.js";
 import { createRpcHandler } from "./services/rpc-handler.js";
 import { openStore } from "./store/open-store.js";
 import type { Store } from "./store/store.js";
-import { createTaskRegistry } from "./tasks/registry.js";
+import { builtinTasks, createTaskRegistry } from "./tasks/registry.js";
 import { version } from "./version.js";
+import { createWorkerPool } from "./workers/worker-pool.js";
 
 /** Agent is a configured server: its engine and store, and the port it serves them on. */
 export interface Agent {
@@ -50,7 +51,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const log = options.log ?? ((line: string) => console.error(line));
   const instanceId = randomUUID();
   const store = await openStore(config, instanceId);
-  const registry = createTaskRegistry();
+  const pool = config.workerThreads > 0 ? createWorkerPool(config.workerThreads) : undefined;
+  const registry = createTaskRegistry(builtinTasks, pool);
   const engine = createEngine({
     store,
     registry,
@@ -204,6 +206,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       await closed;
       hub.close();
       await audit.close();
+      await pool?.close();
       await store.close();
     },
   };

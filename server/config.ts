@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 
 /** AgentConfig is everything an operator can set; see docs/configuration.md. */
@@ -31,6 +32,8 @@ export interface AgentConfig {
   readonly streamIdleTimeoutMs: number;
   /** The most tasks running at once. */
   readonly maxConcurrentTasks: number;
+  /** Worker threads CPU-heavy tasks run on; 0 runs them on the event loop. */
+  readonly workerThreads: number;
   /** The timeout a task gets when its submit names none, in milliseconds. */
   readonly defaultTimeoutMs: number;
   /** The longest timeout a submit may ask for, in milliseconds. */
@@ -120,6 +123,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
     max: 256 * 1024 * 1024,
   },
   maxConcurrentTasks: { kind: "integer", fallback: 16, min: 1, max: 10_000 },
+  workerThreads: { kind: "integer", fallback: availableParallelism(), min: 0, max: 256 },
   streamIdleTimeoutMs: { kind: "integer", fallback: 3_600_000, min: 10, max: 86_400_000 },
   defaultTimeoutMs: { kind: "integer", fallback: 600_000, min: 1, max: 86_400_000 },
   maxTimeoutMs: { kind: "integer", fallback: 86_400_000, min: 1, max: 604_800_000 },

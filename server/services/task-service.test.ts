@@ -230,6 +230,7 @@ describe("AgentService in memory", () => {
       "timestamp",
       "random",
       "compress",
+      "json-validator",
     ]);
     expect(capabilities.taskTypes[1]).toMatchObject({
       specField: "delay",

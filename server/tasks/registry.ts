@@ -1,15 +1,17 @@
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type SpecField, taskTypeOf } from "../../clients/shared/task-types.js";
 import {
   type TaskResult,
   TaskResultSchema,
   type TaskSpec,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
+import type { WorkerPool } from "../workers/worker-pool.js";
 import { compressTask } from "./compress.js";
 import { delayTask } from "./delay.js";
 import { echoTask } from "./echo.js";
 import { encodeTask } from "./encode.js";
 import { hashTask } from "./hash.js";
+import { jsonValidatorTask } from "./json-validator.js";
 import { randomTask } from "./random.js";
 import { invalidField } from "./task-errors.js";
 import type { AnyTaskHandler, TaskContext, TaskHandler } from "./task-handler.js";
@@ -26,6 +28,7 @@ export const builtinTasks: readonly AnyTaskHandler[] = [
   timestampTask,
   randomTask,
   compressTask,
+  jsonValidatorTask,
 ];
 
 /** TaskRegistry knows every task type the server runs and dispatches specs to handlers. */
@@ -41,9 +44,13 @@ export interface TaskRegistry {
   run(spec: TaskSpec, context: TaskContext): Promise<TaskResult>;
 }
 
-/** createTaskRegistry builds the registry of the given handlers (the built-in ones by default). */
+/**
+ * createTaskRegistry builds the registry of the given handlers (the built-in ones by default).
+ * With a worker pool, CPU-heavy handlers run on it; without one, on the event loop.
+ */
 export function createTaskRegistry(
   handlers: readonly AnyTaskHandler[] = builtinTasks,
+  pool?: WorkerPool,
 ): TaskRegistry {
   const byField = new Map<string, AnyTaskHandler>(handlers.map((h) => [h.field, h]));
   const fieldList = handlers.map((h) => h.field).join(", ");
@@ -79,7 +86,19 @@ export function createTaskRegistry(
       const task = spec.task;
       if (task.case === undefined) throw invalidField("spec", "a task is required");
       const handler = handlerOf(task.case) as TaskHandler<typeof task.case>;
-      const value = await handler.run(task.value as never, context);
+      const value =
+        handler.cpuHeavy && pool
+          ? fromBinary(
+              handler.resultSchema,
+              await pool.run({
+                field: task.case,
+                input: toBinary(handler.requestSchema, task.value as never),
+                maxOutputBytes: context.maxOutputBytes,
+                signal: context.signal,
+                progress: context.progress,
+              }),
+            )
+          : await handler.run(task.value as never, context);
       return create(TaskResultSchema, {
         result: { case: task.case, value } as TaskResult["result"],
       });

@@ -25,6 +25,12 @@ export interface TaskHandler<K extends SpecField = SpecField> {
   /** The result message. */
   readonly resultSchema: DescMessage;
   /**
+   * Whether it keeps the CPU busy: it then runs on the worker pool, so the event loop keeps
+   * answering, and a deadline or a cancel stops it even mid-computation. Its run must then
+   * need nothing but its input (it gets the input and result across threads as Protobuf).
+   */
+  readonly cpuHeavy?: boolean;
+  /**
    * validate throws an InvalidArgument error (see invalidField) naming the first field that
    * is out of range. `path` is the input's path in the request, for example "spec.delay".
    */

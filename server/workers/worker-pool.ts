@@ -1,0 +1,172 @@
+import { Worker } from "node:worker_threads";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { JobReply, JobRequest } from "./worker-messages.js";
+
+/** Job is a task to run on a worker thread. */
+export interface Job {
+  /** The TaskSpec field of its handler. */
+  readonly field: string;
+  /** Its input message, encoded. */
+  readonly input: Uint8Array;
+  readonly maxOutputBytes: number;
+  /** Aborting stops the job at once: its worker is terminated and replaced. */
+  readonly signal: AbortSignal;
+  /** Called with the job's progress reports. */
+  readonly progress: (percent: number, note: string) => void;
+}
+
+/**
+ * WorkerPool runs CPU-heavy tasks on worker threads, so the event loop keeps answering while
+ * they work. Jobs wait in order for a free worker.
+ */
+export interface WorkerPool {
+  /** run resolves with the job's encoded result, or rejects with its error. */
+  run(job: Job): Promise<Uint8Array>;
+  /** The number of worker threads. */
+  readonly size: number;
+  /** close terminates the workers; jobs still running or waiting reject. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  readonly id: number;
+  readonly job: Job;
+  readonly resolve: (output: Uint8Array) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker | undefined;
+  current: Pending | undefined;
+}
+
+const entry = new URL("./worker-entry.mjs", import.meta.url);
+const shuttingDown = () => new ConnectError("the server is shutting down", Code.Unavailable);
+
+/** createWorkerPool makes a pool of up to `size` worker threads. */
+export function createWorkerPool(size: number): WorkerPool {
+  const waiting: Pending[] = [];
+  let nextId = 1;
+  let closed = false;
+
+  function spawn(slot: Slot): Worker {
+    const worker = new Worker(entry);
+    // An idle worker must not keep the process alive.
+    worker.unref();
+    slot.worker = worker;
+    worker.on("message", (reply: JobReply) => {
+      if (slot.worker === worker) settle(slot, reply);
+    });
+    worker.on("error", (error) => {
+      if (slot.worker === worker) replace(slot, error);
+    });
+    worker.on("exit", (code) => {
+      if (!closed && slot.worker === worker) {
+        replace(slot, new Error(`a worker thread exited (${code})`));
+      }
+    });
+    return worker;
+  }
+
+  // Threads start when first needed: a server that runs no CPU-heavy task pays nothing.
+  const slots: Slot[] = Array.from({ length: size }, () => ({
+    worker: undefined,
+    current: undefined,
+  }));
+
+  function settle(slot: Slot, reply: JobReply): void {
+    const current = slot.current;
+    if (current === undefined || current.id !== reply.id) return;
+    if ("progress" in reply) {
+      current.job.progress(reply.progress.percent, reply.progress.note);
+      return;
+    }
+    free(slot);
+    if ("output" in reply) current.resolve(reply.output);
+    else current.reject(new ConnectError(reply.error.message, reply.error.code as Code));
+  }
+
+  /** replace ends the slot's job with an error and puts a new worker in its place. */
+  function replace(slot: Slot, error: unknown): void {
+    const current = slot.current;
+    slot.worker?.terminate().catch(() => {});
+    slot.worker = undefined;
+    slot.current = undefined;
+    current?.reject(error);
+    queueMicrotask(dispatch);
+  }
+
+  function free(slot: Slot): void {
+    slot.current = undefined;
+    slot.worker?.unref();
+    queueMicrotask(dispatch);
+  }
+
+  function dispatch(): void {
+    for (const slot of slots) {
+      if (slot.current !== undefined) continue;
+      const pending = waiting.shift();
+      if (pending === undefined) return;
+      slot.current = pending;
+      slot.worker ??= spawn(slot);
+      slot.worker.ref();
+      const request: JobRequest = {
+        id: pending.id,
+        field: pending.job.field,
+        input: pending.job.input,
+        maxOutputBytes: pending.job.maxOutputBytes,
+      };
+      slot.worker.postMessage(request);
+    }
+  }
+
+  /** abort drops a waiting job, or stops a running one by replacing its worker. */
+  function abort(pending: Pending): void {
+    const queued = waiting.indexOf(pending);
+    if (queued >= 0) {
+      waiting.splice(queued, 1);
+      pending.reject(pending.job.signal.reason);
+      return;
+    }
+    // A handler busy with the CPU cannot be interrupted: its worker is terminated instead.
+    const slot = slots.find((s) => s.current === pending);
+    if (slot) replace(slot, pending.job.signal.reason);
+  }
+
+  return {
+    size,
+    run(job) {
+      if (closed) return Promise.reject(shuttingDown());
+      if (job.signal.aborted) return Promise.reject(job.signal.reason);
+      return new Promise<Uint8Array>((resolve, reject) => {
+        const onAbort = () => abort(pending);
+        const pending: Pending = {
+          id: nextId++,
+          job,
+          resolve: (output) => {
+            job.signal.removeEventListener("abort", onAbort);
+            resolve(output);
+          },
+          reject: (error) => {
+            job.signal.removeEventListener("abort", onAbort);
+            reject(error);
+          },
+        };
+        job.signal.addEventListener("abort", onAbort, { once: true });
+        waiting.push(pending);
+        dispatch();
+      });
+    },
+    async close() {
+      closed = true;
+      for (const pending of waiting.splice(0)) pending.reject(shuttingDown());
+      await Promise.all(
+        slots.map(async (slot) => {
+          slot.current?.reject(shuttingDown());
+          slot.current = undefined;
+          await slot.worker?.terminate();
+        }),
+      );
+    },
+  };
+}
