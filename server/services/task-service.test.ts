@@ -231,6 +231,7 @@ describe("AgentService in memory", () => {
       "random",
       "compress",
       "json-validator",
+      "text-analysis",
     ]);
     expect(capabilities.taskTypes[1]).toMatchObject({
       specField: "delay",

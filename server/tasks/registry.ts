@@ -15,6 +15,7 @@ import { jsonValidatorTask } from "./json-validator.js";
 import { randomTask } from "./random.js";
 import { invalidField } from "./task-errors.js";
 import type { AnyTaskHandler, TaskContext, TaskHandler } from "./task-handler.js";
+import { textAnalysisTask } from "./text-analysis.js";
 import { timestampTask } from "./timestamp.js";
 import { uuidTask } from "./uuid.js";
 
@@ -29,6 +30,7 @@ export const builtinTasks: readonly AnyTaskHandler[] = [
   randomTask,
   compressTask,
   jsonValidatorTask,
+  textAnalysisTask,
 ];
 
 /** TaskRegistry knows every task type the server runs and dispatches specs to handlers. */

@@ -23,10 +23,9 @@ describe("the worker pool", () => {
     const client = createAgentClient({ baseUrl: server.url.href, apiKey: server.apiKey });
     const { task } = await client.tasks.submit({
       spec: { task: { case: "jsonValidator", value: { schema: catastrophic, document: victim } } },
-      timeoutMs: 1_000,
+      timeoutMs: 3_000,
     });
-    // While a worker is stuck, the server answers at once, and the other worker validates.
-    const started = performance.now();
+    // While a worker is stuck, the server answers, and the other worker validates.
     expect((await client.run({ case: "echo", value: { text: "still here" } })).text).toBe(
       "still here",
     );
@@ -35,7 +34,8 @@ describe("the worker pool", () => {
       value: { schema: JSON.stringify({ type: "integer" }), document: "1.5" },
     });
     expect(quick.errors[0]?.keyword).toBe("type");
-    expect(performance.now() - started).toBeLessThan(900);
+    const { task: stuck } = await client.tasks.getTask({ taskId: task?.id ?? "" });
+    expect(stuck?.state).toBe(TaskState.RUNNING);
 
     for await (const _ of client.tasks.watchTask({ taskId: task?.id ?? "" })) {
       // Read to the end: the task's last event.
@@ -54,6 +54,12 @@ describe("the worker pool", () => {
       ),
     );
     expect(again.every((result) => result.valid)).toBe(true);
+    const analysis = await client.run({
+      case: "textAnalysis",
+      value: { text: "Workers keep the server answering. Workers run the heavy tasks." },
+    });
+    expect(analysis.language?.code).toBe("eng");
+    expect(analysis.keyPhrases[0]?.phrase).toBe("workers");
   });
 
   it("passes a handler's error back with its code, and progress as it comes", async () => {
