@@ -6,10 +6,12 @@ import { createAuditLog } from "./audit/audit-log.js";
 import type { AgentConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine/engine.js";
 import { createListener } from "./listener/listener.js";
+import { createAddressPolicy } from "./net/address-policy.js";
+import { guardedRequest } from "./net/guarded-request.js";
 import { createChannelHub } from "./realtime/channel-hub.js";
 import { createGateway } from "./realtime/gateway.js";
 import { createDoor } from "./security/door.js";
-import { doorOptionsOf } from "./security/door-config.js";
+import { doorOptionsOf, listOf } from "./security/door-config.js";
 import { createKeyManager } from "./security/key-manager.js";
 import { createHealthStatus } from "./services/health-service.js";
 import { routes } from "./services/routes.js";
@@ -51,6 +53,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const log = options.log ?? ((line: string) => console.error(line));
   const instanceId = randomUUID();
   const store = await openStore(config, instanceId);
+  const addressPolicy = createAddressPolicy(listOf(config.fetchAllow), "fetchAllow");
   const pool = config.workerThreads > 0 ? createWorkerPool(config.workerThreads) : undefined;
   const registry = createTaskRegistry(builtinTasks, pool);
   const engine = createEngine({
@@ -58,6 +61,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     registry,
     instanceId,
     leaseMs: config.leaseMs,
+    request: (request) => guardedRequest(request, addressPolicy),
     onError,
     maxConcurrentTasks: config.maxConcurrentTasks,
     defaultTimeoutMs: config.defaultTimeoutMs,
@@ -129,10 +133,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     audit,
     keys: store.keys,
     maxMessageBytes: config.maxMessageBytes,
-    corsOrigins: config.corsOrigins
-      .split(",")
-      .map((origin) => origin.trim())
-      .filter(Boolean),
+    corsOrigins: listOf(config.corsOrigins),
     onError,
     routes: routes({
       engine,

@@ -34,6 +34,11 @@ export interface AgentConfig {
   readonly maxConcurrentTasks: number;
   /** Worker threads CPU-heavy tasks run on; 0 runs them on the event loop. */
   readonly workerThreads: number;
+  /**
+   * Internal addresses (CIDRs or addresses, comma-separated) tasks may send requests to,
+   * which are otherwise refused: loopback, private, link-local and metadata ones.
+   */
+  readonly fetchAllow: string;
   /** The timeout a task gets when its submit names none, in milliseconds. */
   readonly defaultTimeoutMs: number;
   /** The longest timeout a submit may ask for, in milliseconds. */
@@ -124,6 +129,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   },
   maxConcurrentTasks: { kind: "integer", fallback: 16, min: 1, max: 10_000 },
   workerThreads: { kind: "integer", fallback: availableParallelism(), min: 0, max: 256 },
+  fetchAllow: { kind: "string", fallback: "" },
   streamIdleTimeoutMs: { kind: "integer", fallback: 3_600_000, min: 10, max: 86_400_000 },
   defaultTimeoutMs: { kind: "integer", fallback: 600_000, min: 1, max: 86_400_000 },
   maxTimeoutMs: { kind: "integer", fallback: 86_400_000, min: 1, max: 604_800_000 },

@@ -13,6 +13,7 @@ import type { InsertedTask, Store, TaskQuery } from "../store/store.js";
 import { isTerminal } from "../store/task-projection.js";
 import type { TaskRegistry } from "../tasks/registry.js";
 import { checkRange, invalidField } from "../tasks/task-errors.js";
+import type { TaskContext } from "../tasks/task-handler.js";
 import { createEventBus, type TaskEventListener } from "./event-bus.js";
 import { createExecutor } from "./executor.js";
 import { errorEvent, stateChangeEvent, taskErrorOf } from "./task-events.js";
@@ -46,6 +47,8 @@ export interface EngineOptions extends EngineLimits {
   readonly registry: TaskRegistry;
   /** This agent instance's name in the leases of the tasks it runs. */
   readonly instanceId: string;
+  /** Sends handlers' HTTP requests (see TaskContext.request). */
+  readonly request?: TaskContext["request"];
   /** Where unexpected errors in background work are reported. */
   readonly onError: (error: unknown) => void;
 }

@@ -37,6 +37,8 @@ export interface ExecutorOptions {
    * often. Another instance takes a task over once its lease has expired.
    */
   readonly leaseMs: number;
+  /** Sends handlers' HTTP requests (see TaskContext.request). */
+  readonly request?: TaskContext["request"];
   /** Where unexpected store errors are reported. */
   readonly onError: (error: unknown) => void;
 }
@@ -177,6 +179,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const context: TaskContext = {
       signal: controller.signal,
       maxOutputBytes: options.maxOutputBytes,
+      request: options.request,
       progress(percent, note = "") {
         progress = progress
           .then(() => recordOwn(progressEvent(task.id, percent, note)))

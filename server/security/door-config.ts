@@ -8,7 +8,7 @@ import type { RateLimit, RateLimiter } from "./rate-limiter.js";
 import { parseScope } from "./scopes.js";
 
 /** listOf splits a comma-separated setting. */
-function listOf(value: string): string[] {
+export function listOf(value: string): string[] {
   return value
     .split(",")
     .map((item) => item.trim())

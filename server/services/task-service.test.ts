@@ -232,6 +232,7 @@ describe("AgentService in memory", () => {
       "compress",
       "json-validator",
       "text-analysis",
+      "api-tester",
     ]);
     expect(capabilities.taskTypes[1]).toMatchObject({
       specField: "delay",

@@ -6,6 +6,7 @@ import {
   type TaskSpec,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
+import { apiTesterTask } from "./api-tester.js";
 import { compressTask } from "./compress.js";
 import { delayTask } from "./delay.js";
 import { echoTask } from "./echo.js";
@@ -31,6 +32,7 @@ export const builtinTasks: readonly AnyTaskHandler[] = [
   compressTask,
   jsonValidatorTask,
   textAnalysisTask,
+  apiTesterTask,
 ];
 
 /** TaskRegistry knows every task type the server runs and dispatches specs to handlers. */

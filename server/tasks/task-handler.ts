@@ -1,5 +1,6 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { ResultMessage, SpecField, SpecMessage } from "../../clients/shared/task-types.js";
+import type { IncomingResponse, OutgoingRequest } from "../net/guarded-request.js";
 
 /** TaskContext is what a running handler gets from the engine besides its input. */
 export interface TaskContext {
@@ -9,6 +10,11 @@ export interface TaskContext {
   progress(percent: number, note?: string): void;
   /** The most bytes a handler may produce or inflate: the server's message size limit. */
   readonly maxOutputBytes: number;
+  /**
+   * request sends an HTTP request under the operator's address policy (no internal address
+   * unless allowed). Handlers on worker threads have none.
+   */
+  readonly request?: ((request: OutgoingRequest) => Promise<IncomingResponse>) | undefined;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { createAddressPolicy } from "../net/address-policy.js";
+import { guardedRequest } from "../net/guarded-request.js";
 import type { TaskContext } from "./task-handler.js";
 
 /** ProgressReport is one call a handler made to TaskContext.progress. */
@@ -6,13 +8,20 @@ export interface ProgressReport {
   readonly note: string;
 }
 
-/** testContext is a TaskContext for calling a handler directly, recording its progress. */
-export function testContext(options: { signal?: AbortSignal; maxOutputBytes?: number } = {}) {
+/**
+ * testContext is a TaskContext for calling a handler directly, recording its progress. Its
+ * requests go through the real guarded sender, allowed to reach the addresses in `allow`.
+ */
+export function testContext(
+  options: { signal?: AbortSignal; maxOutputBytes?: number; allow?: readonly string[] } = {},
+) {
   const reports: ProgressReport[] = [];
+  const policy = createAddressPolicy(options.allow ?? [], "test allow-list");
   const context: TaskContext = {
     signal: options.signal ?? new AbortController().signal,
     maxOutputBytes: options.maxOutputBytes ?? 4 * 1024 * 1024,
     progress: (percent, note = "") => reports.push({ percent, note }),
+    request: (request) => guardedRequest(request, policy),
   };
   return { context, reports };
 }
