@@ -29,7 +29,7 @@ Options:
   --key KEY                 the API key (default: CLOUDAGENT_API_KEY, the config file, or
                             ./data/admin.key, which a server started here writes)
   --json                    machine output: Protobuf JSON, one message per line
-  --priority N              run/submit: 0 to 100, higher first (default 50)
+  --priority N              run/submit: 0 to 100, higher first (default: quick work higher)
   --idempotency-key KEY     run/submit: a repeat with the same key returns the first task
   --timeout MS              run/submit: how long one attempt may run
   -h, --help                show this help

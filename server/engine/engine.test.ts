@@ -19,6 +19,7 @@ import { builtinTasks, createTaskRegistry } from "../tasks/registry.js";
 import type { AnyTaskHandler, TaskHandler } from "../tasks/task-handler.js";
 import { tempDir } from "../test-support.js";
 import { createEngine, type Engine, type EngineLimits } from "./engine.js";
+import { createDurationStats, routeSpec } from "./routing.js";
 import { stateChangeEvent } from "./task-events.js";
 
 const dir = tempDir();
@@ -324,6 +325,22 @@ describe("engine", () => {
       ),
     ).toBe(true);
     expect((await engine.getTask(poison.task.id)).error?.code).toBe("aborted");
+  });
+
+  it("gives a submit without a priority the routing scorer's: quick work first", async () => {
+    const { engine } = await startEngine();
+    const quick = await engine.submit({ spec: echo("hi"), idempotencyKey: "", timeoutMs: 0 });
+    const slow = await engine.submit({ spec: delay(30_000), idempotencyKey: "", timeoutMs: 0 });
+    const chosen = await engine.submit({
+      spec: echo("mine"),
+      priority: 5,
+      idempotencyKey: "",
+      timeoutMs: 0,
+    });
+    expect(quick.task.priority).toBeGreaterThan(slow.task.priority);
+    expect(quick.task.priority).toBe(routeSpec(echo("hi"), createDurationStats()).priority);
+    expect(chosen.task.priority).toBe(5);
+    await engine.cancelTask(slow.task.id, "");
   });
 
   it("caps a key's unfinished tasks and the whole queue", async () => {

@@ -16,6 +16,7 @@ import { checkRange, invalidField } from "../tasks/task-errors.js";
 import type { TaskContext } from "../tasks/task-handler.js";
 import { createEventBus, type TaskEventListener } from "./event-bus.js";
 import { createExecutor } from "./executor.js";
+import { createDurationStats, routeSpec } from "./routing.js";
 import { errorEvent, stateChangeEvent, taskErrorOf } from "./task-events.js";
 import { watchTask } from "./task-watch.js";
 
@@ -93,7 +94,6 @@ export interface Engine {
   readonly runningCount: number;
 }
 
-const defaultPriority = 50;
 /** How long a task another instance queued may wait for that instance before this one looks. */
 const stealDelayMs = 20;
 const maxIdempotencyKeyLength = 256;
@@ -102,7 +102,8 @@ const maxIdempotencyKeyLength = 256;
 export function createEngine(options: EngineOptions): Engine {
   const { store, registry } = options;
   const bus = createEventBus();
-  const executor = createExecutor({ ...options, bus });
+  const durations = createDurationStats();
+  const executor = createExecutor({ ...options, bus, durations });
 
   // Events other instances commit reach this instance's watchers, stop a handler here whose
   // task another instance cancelled, and wake this instance for work the instance that
@@ -142,7 +143,8 @@ export function createEngine(options: EngineOptions): Engine {
 
   function prepare(input: SubmitInput, path: string) {
     const type = registry.validate(input.spec, `${path}spec`);
-    const priority = input.priority ?? defaultPriority;
+    // Without a priority, the routing scorer gives one: quick work first.
+    const priority = input.priority ?? routeSpec(input.spec as TaskSpec, durations).priority;
     checkRange(`${path}priority`, priority, 0, 100);
     if (input.idempotencyKey.length > maxIdempotencyKeyLength) {
       throw invalidField(

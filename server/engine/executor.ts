@@ -11,6 +11,7 @@ import type { AppendedEvent, Store } from "../store/store.js";
 import type { TaskRegistry } from "../tasks/registry.js";
 import type { TaskContext } from "../tasks/task-handler.js";
 import type { EventBus } from "./event-bus.js";
+import type { DurationStats } from "./routing.js";
 import {
   errorEvent,
   progressEvent,
@@ -39,6 +40,8 @@ export interface ExecutorOptions {
   readonly leaseMs: number;
   /** Sends handlers' HTTP requests (see TaskContext.request). */
   readonly request?: TaskContext["request"];
+  /** Where the durations of tasks run here are recorded. */
+  readonly durations: DurationStats;
   /** Where unexpected store errors are reported. */
   readonly onError: (error: unknown) => void;
 }
@@ -180,14 +183,19 @@ export function createExecutor(options: ExecutorOptions): Executor {
       signal: controller.signal,
       maxOutputBytes: options.maxOutputBytes,
       request: options.request,
+      durations: options.durations,
       progress(percent, note = "") {
         progress = progress
           .then(() => recordOwn(progressEvent(task.id, percent, note)))
           .then(() => undefined, options.onError);
       },
     };
+    const started = performance.now();
     const done = (async () => {
       const outcome = await execute(task, context);
+      if (outcome.state === TaskState.SUCCEEDED) {
+        options.durations.record(task.type, performance.now() - started);
+      }
       clearTimeout(deadline);
       await progress;
       // A no-op when cancel, the deadline, a drain or a takeover already ended this attempt.

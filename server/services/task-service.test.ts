@@ -5,11 +5,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { FieldViolationSchema } from "../../gen/noizylab/agent/v1/errors_pb.js";
-import { TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
+import { type TaskSpec, TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import { createMetricsSource } from "../analytics/metrics-snapshot.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { createEngine } from "../engine/engine.js";
+import { createDurationStats, routeSpec } from "../engine/routing.js";
 import { createChannelHub } from "../realtime/channel-hub.js";
 import { createKeyManager } from "../security/key-manager.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
@@ -117,8 +118,12 @@ describe("TaskService in memory", () => {
     });
     expect(submitted).toMatchObject({
       created: true,
-      task: { type: "echo", state: TaskState.QUEUED, priority: 50 },
+      task: { type: "echo", state: TaskState.QUEUED },
     });
+    // No priority given: the routing scorer's.
+    expect(submitted.task?.priority).toBe(
+      routeSpec(submitted.task?.spec as TaskSpec, createDurationStats()).priority,
+    );
     const states = [];
     for await (const { event } of tasks.run({
       spec: { task: { case: "delay", value: { durationMs: 20, steps: 2 } } },
@@ -233,6 +238,7 @@ describe("AgentService in memory", () => {
       "json-validator",
       "text-analysis",
       "api-tester",
+      "smart-routing",
     ]);
     expect(capabilities.taskTypes[1]).toMatchObject({
       specField: "delay",

@@ -14,6 +14,7 @@ import { encodeTask } from "./encode.js";
 import { hashTask } from "./hash.js";
 import { jsonValidatorTask } from "./json-validator.js";
 import { randomTask } from "./random.js";
+import { smartRoutingTask } from "./smart-routing.js";
 import { invalidField } from "./task-errors.js";
 import type { AnyTaskHandler, TaskContext, TaskHandler } from "./task-handler.js";
 import { textAnalysisTask } from "./text-analysis.js";
@@ -33,6 +34,7 @@ export const builtinTasks: readonly AnyTaskHandler[] = [
   jsonValidatorTask,
   textAnalysisTask,
   apiTesterTask,
+  smartRoutingTask,
 ];
 
 /** TaskRegistry knows every task type the server runs and dispatches specs to handlers. */

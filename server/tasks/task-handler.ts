@@ -1,5 +1,6 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { ResultMessage, SpecField, SpecMessage } from "../../clients/shared/task-types.js";
+import type { DurationStats } from "../engine/routing.js";
 import type { IncomingResponse, OutgoingRequest } from "../net/guarded-request.js";
 
 /** TaskContext is what a running handler gets from the engine besides its input. */
@@ -15,6 +16,8 @@ export interface TaskContext {
    * unless allowed). Handlers on worker threads have none.
    */
   readonly request?: ((request: OutgoingRequest) => Promise<IncomingResponse>) | undefined;
+  /** How long this instance's recent tasks took, by type. Handlers on worker threads have none. */
+  readonly durations?: DurationStats | undefined;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createDurationStats, type DurationStats } from "../engine/routing.js";
 import { createAddressPolicy } from "../net/address-policy.js";
 import { guardedRequest } from "../net/guarded-request.js";
 import type { TaskContext } from "./task-handler.js";
@@ -13,7 +14,12 @@ export interface ProgressReport {
  * requests go through the real guarded sender, allowed to reach the addresses in `allow`.
  */
 export function testContext(
-  options: { signal?: AbortSignal; maxOutputBytes?: number; allow?: readonly string[] } = {},
+  options: {
+    signal?: AbortSignal;
+    maxOutputBytes?: number;
+    allow?: readonly string[];
+    durations?: DurationStats;
+  } = {},
 ) {
   const reports: ProgressReport[] = [];
   const policy = createAddressPolicy(options.allow ?? [], "test allow-list");
@@ -22,6 +28,7 @@ export function testContext(
     maxOutputBytes: options.maxOutputBytes ?? 4 * 1024 * 1024,
     progress: (percent, note = "") => reports.push({ percent, note }),
     request: (request) => guardedRequest(request, policy),
+    durations: options.durations ?? createDurationStats(),
   };
   return { context, reports };
 }

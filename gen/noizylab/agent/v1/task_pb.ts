@@ -34,7 +34,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file noizylab/agent/v1/task.proto.
  */
 export const file_noizylab_agent_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("Chxub2l6eWxhYi9hZ2VudC92MS90YXNrLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSLMBAoIVGFza1NwZWMSKwoEZWNobxgBIAEoCzIbLm5vaXp5bGFiLmFnZW50LnYxLkVjaG9UYXNrSAASLQoFZGVsYXkYAiABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5EZWxheVRhc2tIABIrCgRoYXNoGAMgASgLMhsubm9penlsYWIuYWdlbnQudjEuSGFzaFRhc2tIABIvCgZlbmNvZGUYBCABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5FbmNvZGVUYXNrSAASKwoEdXVpZBgFIAEoCzIbLm5vaXp5bGFiLmFnZW50LnYxLlV1aWRUYXNrSAASNQoJdGltZXN0YW1wGAYgASgLMiAubm9penlsYWIuYWdlbnQudjEuVGltZXN0YW1wVGFza0gAEi8KBnJhbmRvbRgHIAEoCzIdLm5vaXp5bGFiLmFnZW50LnYxLlJhbmRvbVRhc2tIABIzCghjb21wcmVzcxgIIAEoCzIfLm5vaXp5bGFiLmFnZW50LnYxLkNvbXByZXNzVGFza0gAEj4KDmpzb25fdmFsaWRhdG9yGAkgASgLMiQubm9penlsYWIuYWdlbnQudjEuSnNvblZhbGlkYXRvclRhc2tIABI8Cg10ZXh0X2FuYWx5c2lzGAogASgLMiMubm9penlsYWIuYWdlbnQudjEuVGV4dEFuYWx5c2lzVGFza0gAEjYKCmFwaV90ZXN0ZXIYCyABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5BcGlUZXN0ZXJUYXNrSABCBgoEdGFzayLmBAoKVGFza1Jlc3VsdBItCgRlY2hvGAEgASgLMh0ubm9penlsYWIuYWdlbnQudjEuRWNob1Jlc3VsdEgAEi8KBWRlbGF5GAIgASgLMh4ubm9penlsYWIuYWdlbnQudjEuRGVsYXlSZXN1bHRIABItCgRoYXNoGAMgASgLMh0ubm9penlsYWIuYWdlbnQudjEuSGFzaFJlc3VsdEgAEjEKBmVuY29kZRgEIAEoCzIfLm5vaXp5bGFiLmFnZW50LnYxLkVuY29kZVJlc3VsdEgAEi0KBHV1aWQYBSABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5VdWlkUmVzdWx0SAASNwoJdGltZXN0YW1wGAYgASgLMiIubm9penlsYWIuYWdlbnQudjEuVGltZXN0YW1wUmVzdWx0SAASMQoGcmFuZG9tGAcgASgLMh8ubm9penlsYWIuYWdlbnQudjEuUmFuZG9tUmVzdWx0SAASNQoIY29tcHJlc3MYCCABKAsyIS5ub2l6eWxhYi5hZ2VudC52MS5Db21wcmVzc1Jlc3VsdEgAEkAKDmpzb25fdmFsaWRhdG9yGAkgASgLMiYubm9penlsYWIuYWdlbnQudjEuSnNvblZhbGlkYXRvclJlc3VsdEgAEj4KDXRleHRfYW5hbHlzaXMYCiABKAsyJS5ub2l6eWxhYi5hZ2VudC52MS5UZXh0QW5hbHlzaXNSZXN1bHRIABI4CgphcGlfdGVzdGVyGAsgASgLMiIubm9penlsYWIuYWdlbnQudjEuQXBpVGVzdGVyUmVzdWx0SABCCAoGcmVzdWx0IioKCVRhc2tFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkihgQKBFRhc2sSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIpCgRzcGVjGAMgASgLMhsubm9penlsYWIuYWdlbnQudjEuVGFza1NwZWMSKwoFc3RhdGUYBCABKA4yHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrU3RhdGUSEAoIcHJvZ3Jlc3MYBSABKAESFQoNcHJvZ3Jlc3Nfbm90ZRgGIAEoCRIQCghwcmlvcml0eRgHIAEoBRIXCg9pZGVtcG90ZW5jeV9rZXkYCCABKAkSEAoIYXR0ZW1wdHMYCSABKAUSEgoKdGltZW91dF9tcxgKIAEoDRIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoGcmVzdWx0GA4gASgLMh0ubm9penlsYWIuYWdlbnQudjEuVGFza1Jlc3VsdBIrCgVlcnJvchgPIAEoCzIcLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tFcnJvchIVCg1sYXN0X3NlcXVlbmNlGBAgASgEEg4KBmtleV9pZBgRIAEoCSLeAgoJVGFza0V2ZW50Eg8KB3Rhc2tfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoFc3RhdGUYBCABKA4yHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrU3RhdGUSOgoMc3RhdGVfY2hhbmdlGAUgASgLMiIubm9penlsYWIuYWdlbnQudjEuVGFza1N0YXRlQ2hhbmdlSAASMwoIcHJvZ3Jlc3MYBiABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5UYXNrUHJvZ3Jlc3NIABIvCgZyZXN1bHQYByABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5UYXNrUmVzdWx0SAASLQoFZXJyb3IYCCABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrRXJyb3JIAEIGCgRraW5kIjIKD1Rhc2tTdGF0ZUNoYW5nZRIPCgdhdHRlbXB0GAEgASgFEg4KBnJlYXNvbhgCIAEoCSItCgxUYXNrUHJvZ3Jlc3MSDwoHcGVyY2VudBgBIAEoARIMCgRub3RlGAIgASgJKqEBCglUYXNrU3RhdGUSGgoWVEFTS19TVEFURV9VTlNQRUNJRklFRBAAEhUKEVRBU0tfU1RBVEVfUVVFVUVEEAESFgoSVEFTS19TVEFURV9SVU5OSU5HEAISGAoUVEFTS19TVEFURV9TVUNDRUVERUQQAxIVChFUQVNLX1NUQVRFX0ZBSUxFRBAEEhgKFFRBU0tfU1RBVEVfQ0FOQ0VMTEVEEAViBnByb3RvMw", [file_google_protobuf_timestamp, file_noizylab_agent_v1_api_tester, file_noizylab_agent_v1_compress, file_noizylab_agent_v1_delay, file_noizylab_agent_v1_echo, file_noizylab_agent_v1_encode, file_noizylab_agent_v1_hash, file_noizylab_agent_v1_json_validator, file_noizylab_agent_v1_random, file_noizylab_agent_v1_text_analysis, file_noizylab_agent_v1_timestamp, file_noizylab_agent_v1_uuid]);
+  fileDesc("Chxub2l6eWxhYi9hZ2VudC92MS90YXNrLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSKKBQoIVGFza1NwZWMSKwoEZWNobxgBIAEoCzIbLm5vaXp5bGFiLmFnZW50LnYxLkVjaG9UYXNrSAASLQoFZGVsYXkYAiABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5EZWxheVRhc2tIABIrCgRoYXNoGAMgASgLMhsubm9penlsYWIuYWdlbnQudjEuSGFzaFRhc2tIABIvCgZlbmNvZGUYBCABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5FbmNvZGVUYXNrSAASKwoEdXVpZBgFIAEoCzIbLm5vaXp5bGFiLmFnZW50LnYxLlV1aWRUYXNrSAASNQoJdGltZXN0YW1wGAYgASgLMiAubm9penlsYWIuYWdlbnQudjEuVGltZXN0YW1wVGFza0gAEi8KBnJhbmRvbRgHIAEoCzIdLm5vaXp5bGFiLmFnZW50LnYxLlJhbmRvbVRhc2tIABIzCghjb21wcmVzcxgIIAEoCzIfLm5vaXp5bGFiLmFnZW50LnYxLkNvbXByZXNzVGFza0gAEj4KDmpzb25fdmFsaWRhdG9yGAkgASgLMiQubm9penlsYWIuYWdlbnQudjEuSnNvblZhbGlkYXRvclRhc2tIABI8Cg10ZXh0X2FuYWx5c2lzGAogASgLMiMubm9penlsYWIuYWdlbnQudjEuVGV4dEFuYWx5c2lzVGFza0gAEjYKCmFwaV90ZXN0ZXIYCyABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5BcGlUZXN0ZXJUYXNrSAASPAoNc21hcnRfcm91dGluZxgMIAEoCzIjLm5vaXp5bGFiLmFnZW50LnYxLlNtYXJ0Um91dGluZ1Rhc2tIAEIGCgR0YXNrIqYFCgpUYXNrUmVzdWx0Ei0KBGVjaG8YASABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5FY2hvUmVzdWx0SAASLwoFZGVsYXkYAiABKAsyHi5ub2l6eWxhYi5hZ2VudC52MS5EZWxheVJlc3VsdEgAEi0KBGhhc2gYAyABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5IYXNoUmVzdWx0SAASMQoGZW5jb2RlGAQgASgLMh8ubm9penlsYWIuYWdlbnQudjEuRW5jb2RlUmVzdWx0SAASLQoEdXVpZBgFIAEoCzIdLm5vaXp5bGFiLmFnZW50LnYxLlV1aWRSZXN1bHRIABI3Cgl0aW1lc3RhbXAYBiABKAsyIi5ub2l6eWxhYi5hZ2VudC52MS5UaW1lc3RhbXBSZXN1bHRIABIxCgZyYW5kb20YByABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5SYW5kb21SZXN1bHRIABI1Cghjb21wcmVzcxgIIAEoCzIhLm5vaXp5bGFiLmFnZW50LnYxLkNvbXByZXNzUmVzdWx0SAASQAoOanNvbl92YWxpZGF0b3IYCSABKAsyJi5ub2l6eWxhYi5hZ2VudC52MS5Kc29uVmFsaWRhdG9yUmVzdWx0SAASPgoNdGV4dF9hbmFseXNpcxgKIAEoCzIlLm5vaXp5bGFiLmFnZW50LnYxLlRleHRBbmFseXNpc1Jlc3VsdEgAEjgKCmFwaV90ZXN0ZXIYCyABKAsyIi5ub2l6eWxhYi5hZ2VudC52MS5BcGlUZXN0ZXJSZXN1bHRIABI+Cg1zbWFydF9yb3V0aW5nGAwgASgLMiUubm9penlsYWIuYWdlbnQudjEuU21hcnRSb3V0aW5nUmVzdWx0SABCCAoGcmVzdWx0Il4KEFNtYXJ0Um91dGluZ1Rhc2sSKwoEc3BlYxgBIAEoCzIbLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tTcGVjSAASFQoLZGVzY3JpcHRpb24YAiABKAlIAEIGCgR3b3JrIj0KDVJvdXRpbmdGYWN0b3ISDAoEbmFtZRgBIAEoCRIOCgZwb2ludHMYAiABKAESDgoGcmVhc29uGAMgASgJIrIBChJTbWFydFJvdXRpbmdSZXN1bHQSEgoKY29tcGxleGl0eRgBIAEoARIRCgl0YXNrX3R5cGUYAiABKAkSEAoIcHJpb3JpdHkYAyABKAUSHQoVZXN0aW1hdGVkX2R1cmF0aW9uX21zGAQgASgNEjEKB2ZhY3RvcnMYBSADKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5Sb3V0aW5nRmFjdG9yEhEKCXJlYXNvbmluZxgGIAMoCSIqCglUYXNrRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIoYECgRUYXNrEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSKQoEc3BlYxgDIAEoCzIbLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tTcGVjEisKBXN0YXRlGAQgASgOMhwubm9penlsYWIuYWdlbnQudjEuVGFza1N0YXRlEhAKCHByb2dyZXNzGAUgASgBEhUKDXByb2dyZXNzX25vdGUYBiABKAkSEAoIcHJpb3JpdHkYByABKAUSFwoPaWRlbXBvdGVuY3lfa2V5GAggASgJEhAKCGF0dGVtcHRzGAkgASgFEhIKCnRpbWVvdXRfbXMYCiABKA0SLgoKY3JlYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KBnJlc3VsdBgOIAEoCzIdLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tSZXN1bHQSKwoFZXJyb3IYDyABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrRXJyb3ISFQoNbGFzdF9zZXF1ZW5jZRgQIAEoBBIOCgZrZXlfaWQYESABKAki3gIKCVRhc2tFdmVudBIPCgd0YXNrX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKBXN0YXRlGAQgASgOMhwubm9penlsYWIuYWdlbnQudjEuVGFza1N0YXRlEjoKDHN0YXRlX2NoYW5nZRgFIAEoCzIiLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tTdGF0ZUNoYW5nZUgAEjMKCHByb2dyZXNzGAYgASgLMh8ubm9penlsYWIuYWdlbnQudjEuVGFza1Byb2dyZXNzSAASLwoGcmVzdWx0GAcgASgLMh0ubm9penlsYWIuYWdlbnQudjEuVGFza1Jlc3VsdEgAEi0KBWVycm9yGAggASgLMhwubm9penlsYWIuYWdlbnQudjEuVGFza0Vycm9ySABCBgoEa2luZCIyCg9UYXNrU3RhdGVDaGFuZ2USDwoHYXR0ZW1wdBgBIAEoBRIOCgZyZWFzb24YAiABKAkiLQoMVGFza1Byb2dyZXNzEg8KB3BlcmNlbnQYASABKAESDAoEbm90ZRgCIAEoCSqhAQoJVGFza1N0YXRlEhoKFlRBU0tfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFUQVNLX1NUQVRFX1FVRVVFRBABEhYKElRBU0tfU1RBVEVfUlVOTklORxACEhgKFFRBU0tfU1RBVEVfU1VDQ0VFREVEEAMSFQoRVEFTS19TVEFURV9GQUlMRUQQBBIYChRUQVNLX1NUQVRFX0NBTkNFTExFRBAFYgZwcm90bzM", [file_google_protobuf_timestamp, file_noizylab_agent_v1_api_tester, file_noizylab_agent_v1_compress, file_noizylab_agent_v1_delay, file_noizylab_agent_v1_echo, file_noizylab_agent_v1_encode, file_noizylab_agent_v1_hash, file_noizylab_agent_v1_json_validator, file_noizylab_agent_v1_random, file_noizylab_agent_v1_text_analysis, file_noizylab_agent_v1_timestamp, file_noizylab_agent_v1_uuid]);
 
 /**
  * TaskSpec is what to run: exactly one task type with its input. The field names are the
@@ -136,6 +136,14 @@ export type TaskSpec = Message<"noizylab.agent.v1.TaskSpec"> & {
      */
     value: ApiTesterTask;
     case: "apiTester";
+  } | {
+    /**
+     * Score work's complexity; recommend a task type, a priority and a duration.
+     *
+     * @generated from field: noizylab.agent.v1.SmartRoutingTask smart_routing = 12;
+     */
+    value: SmartRoutingTask;
+    case: "smartRouting";
   } | { case: undefined; value?: undefined };
 };
 
@@ -245,6 +253,14 @@ export type TaskResult = Message<"noizylab.agent.v1.TaskResult"> & {
      */
     value: ApiTesterResult;
     case: "apiTester";
+  } | {
+    /**
+     * The result of a smart-routing task.
+     *
+     * @generated from field: noizylab.agent.v1.SmartRoutingResult smart_routing = 12;
+     */
+    value: SmartRoutingResult;
+    case: "smartRouting";
   } | { case: undefined; value?: undefined };
 };
 
@@ -254,6 +270,136 @@ export type TaskResult = Message<"noizylab.agent.v1.TaskResult"> & {
  */
 export const TaskResultSchema: GenMessage<TaskResult> = /*@__PURE__*/
   messageDesc(file_noizylab_agent_v1_task, 1);
+
+/**
+ * SmartRoutingTask is work to route: a task spec, or a description in words. (Its messages
+ * live here, not in a file of their own, because they hold a TaskSpec.)
+ *
+ * @generated from message noizylab.agent.v1.SmartRoutingTask
+ */
+export type SmartRoutingTask = Message<"noizylab.agent.v1.SmartRoutingTask"> & {
+  /**
+   * The work.
+   *
+   * @generated from oneof noizylab.agent.v1.SmartRoutingTask.work
+   */
+  work: {
+    /**
+     * A task as it would be submitted.
+     *
+     * @generated from field: noizylab.agent.v1.TaskSpec spec = 1;
+     */
+    value: TaskSpec;
+    case: "spec";
+  } | {
+    /**
+     * What the work is, in a sentence, for example "check that our API answers".
+     *
+     * @generated from field: string description = 2;
+     */
+    value: string;
+    case: "description";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message noizylab.agent.v1.SmartRoutingTask.
+ * Use `create(SmartRoutingTaskSchema)` to create a new message.
+ */
+export const SmartRoutingTaskSchema: GenMessage<SmartRoutingTask> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_task, 2);
+
+/**
+ * RoutingFactor is one part of a complexity score.
+ *
+ * @generated from message noizylab.agent.v1.RoutingFactor
+ */
+export type RoutingFactor = Message<"noizylab.agent.v1.RoutingFactor"> & {
+  /**
+   * "task type", "payload size" or "recent durations".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Its points: up to 40 for the task type, 30 for the payload size, 30 for durations.
+   *
+   * @generated from field: double points = 2;
+   */
+  points: number;
+
+  /**
+   * Why, in words.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.RoutingFactor.
+ * Use `create(RoutingFactorSchema)` to create a new message.
+ */
+export const RoutingFactorSchema: GenMessage<RoutingFactor> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_task, 3);
+
+/**
+ * SmartRoutingResult is the recommendation, with the reasoning behind it.
+ *
+ * @generated from message noizylab.agent.v1.SmartRoutingResult
+ */
+export type SmartRoutingResult = Message<"noizylab.agent.v1.SmartRoutingResult"> & {
+  /**
+   * 0 (trivial) to 100 (heavy): the sum of the factors.
+   *
+   * @generated from field: double complexity = 1;
+   */
+  complexity: number;
+
+  /**
+   * The task type to run it with; empty when a description matched none.
+   *
+   * @generated from field: string task_type = 2;
+   */
+  taskType: string;
+
+  /**
+   * The priority to submit it with, 10 to 90: quick work first, so that small tasks are not
+   * stuck behind big ones. Submits that give no priority get this one.
+   *
+   * @generated from field: int32 priority = 3;
+   */
+  priority: number;
+
+  /**
+   * How long it should take, in milliseconds.
+   *
+   * @generated from field: uint32 estimated_duration_ms = 4;
+   */
+  estimatedDurationMs: number;
+
+  /**
+   * The factors of the complexity score.
+   *
+   * @generated from field: repeated noizylab.agent.v1.RoutingFactor factors = 5;
+   */
+  factors: RoutingFactor[];
+
+  /**
+   * The reasoning, step by step.
+   *
+   * @generated from field: repeated string reasoning = 6;
+   */
+  reasoning: string[];
+};
+
+/**
+ * Describes the message noizylab.agent.v1.SmartRoutingResult.
+ * Use `create(SmartRoutingResultSchema)` to create a new message.
+ */
+export const SmartRoutingResultSchema: GenMessage<SmartRoutingResult> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_task, 4);
 
 /**
  * TaskError is why a task failed or was cancelled.
@@ -282,7 +428,7 @@ export type TaskError = Message<"noizylab.agent.v1.TaskError"> & {
  * Use `create(TaskErrorSchema)` to create a new message.
  */
 export const TaskErrorSchema: GenMessage<TaskError> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_task, 2);
+  messageDesc(file_noizylab_agent_v1_task, 5);
 
 /**
  * Task is a unit of work and its durable record.
@@ -415,7 +561,7 @@ export type Task = Message<"noizylab.agent.v1.Task"> & {
  * Use `create(TaskSchema)` to create a new message.
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_task, 3);
+  messageDesc(file_noizylab_agent_v1_task, 6);
 
 /**
  * TaskEvent is one thing that happened to a task. Each task's events are numbered 1, 2, 3…
@@ -498,7 +644,7 @@ export type TaskEvent = Message<"noizylab.agent.v1.TaskEvent"> & {
  * Use `create(TaskEventSchema)` to create a new message.
  */
 export const TaskEventSchema: GenMessage<TaskEvent> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_task, 4);
+  messageDesc(file_noizylab_agent_v1_task, 7);
 
 /**
  * TaskStateChange details a change of state.
@@ -526,7 +672,7 @@ export type TaskStateChange = Message<"noizylab.agent.v1.TaskStateChange"> & {
  * Use `create(TaskStateChangeSchema)` to create a new message.
  */
 export const TaskStateChangeSchema: GenMessage<TaskStateChange> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_task, 5);
+  messageDesc(file_noizylab_agent_v1_task, 8);
 
 /**
  * TaskProgress is a progress report from a handler.
@@ -554,7 +700,7 @@ export type TaskProgress = Message<"noizylab.agent.v1.TaskProgress"> & {
  * Use `create(TaskProgressSchema)` to create a new message.
  */
 export const TaskProgressSchema: GenMessage<TaskProgress> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_task, 6);
+  messageDesc(file_noizylab_agent_v1_task, 9);
 
 /**
  * TaskState is where a task is in its lifecycle.

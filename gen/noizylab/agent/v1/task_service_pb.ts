@@ -30,7 +30,8 @@ export type SubmitRequest = Message<"noizylab.agent.v1.SubmitRequest"> & {
   spec?: TaskSpec | undefined;
 
   /**
-   * Higher runs first: 0 to 100; 50 when not set.
+   * Higher runs first: 0 to 100. When not set, the smart-routing scorer picks one: quick
+   * work higher, so that small tasks are not stuck behind big ones.
    *
    * @generated from field: optional int32 priority = 2;
    */
@@ -102,7 +103,8 @@ export type RunRequest = Message<"noizylab.agent.v1.RunRequest"> & {
   spec?: TaskSpec | undefined;
 
   /**
-   * Higher runs first: 0 to 100; 50 when not set.
+   * Higher runs first: 0 to 100. When not set, the smart-routing scorer picks one: quick
+   * work higher, so that small tasks are not stuck behind big ones.
    *
    * @generated from field: optional int32 priority = 2;
    */
