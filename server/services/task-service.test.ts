@@ -239,6 +239,7 @@ describe("AgentService in memory", () => {
       "text-analysis",
       "api-tester",
       "smart-routing",
+      "image-metadata",
     ]);
     expect(capabilities.taskTypes[1]).toMatchObject({
       specField: "delay",

@@ -12,6 +12,7 @@ import { delayTask } from "./delay.js";
 import { echoTask } from "./echo.js";
 import { encodeTask } from "./encode.js";
 import { hashTask } from "./hash.js";
+import { imageMetadataTask } from "./image-metadata.js";
 import { jsonValidatorTask } from "./json-validator.js";
 import { randomTask } from "./random.js";
 import { smartRoutingTask } from "./smart-routing.js";
@@ -35,6 +36,7 @@ export const builtinTasks: readonly AnyTaskHandler[] = [
   textAnalysisTask,
   apiTesterTask,
   smartRoutingTask,
+  imageMetadataTask,
 ];
 
 /** TaskRegistry knows every task type the server runs and dispatches specs to handlers. */
@@ -92,19 +94,22 @@ export function createTaskRegistry(
       const task = spec.task;
       if (task.case === undefined) throw invalidField("spec", "a task is required");
       const handler = handlerOf(task.case) as TaskHandler<typeof task.case>;
+      const input = handler.prepare
+        ? await handler.prepare(task.value as never, context)
+        : (task.value as never);
       const value =
         handler.cpuHeavy && pool
           ? fromBinary(
               handler.resultSchema,
               await pool.run({
                 field: task.case,
-                input: toBinary(handler.requestSchema, task.value as never),
+                input: toBinary(handler.requestSchema, input),
                 maxOutputBytes: context.maxOutputBytes,
                 signal: context.signal,
                 progress: context.progress,
               }),
             )
-          : await handler.run(task.value as never, context);
+          : await handler.run(input, context);
       return create(TaskResultSchema, {
         result: { case: task.case, value } as TaskResult["result"],
       });

@@ -44,6 +44,11 @@ export interface TaskHandler<K extends SpecField = SpecField> {
    * is out of range. `path` is the input's path in the request, for example "spec.delay".
    */
   validate(input: SpecMessage<K>, path: string): void;
+  /**
+   * prepare runs on the event loop before a CPU-heavy run and returns the input to run with:
+   * it fetches what a worker thread cannot (worker threads send no requests).
+   */
+  prepare?(input: SpecMessage<K>, context: TaskContext): Promise<SpecMessage<K>>;
   /** run does the work. A thrown ConnectError fails the task with its code. */
   run(input: SpecMessage<K>, context: TaskContext): Promise<ResultMessage<K>>;
 }

@@ -62,6 +62,18 @@ describe("the worker pool", () => {
     expect(analysis.keyPhrases[0]?.phrase).toBe("workers");
   });
 
+  it("refuses malformed base64 image bytes at the door of the RPC, naming the field", async () => {
+    const response = await fetch(`${server.url.href}noizylab.agent.v1.TaskService/Submit`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${server.apiKey}` },
+      body: JSON.stringify({ spec: { imageMetadata: { data: "not*base64!" } } }),
+    });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { code: string; message: string };
+    expect(body.code).toBe("invalid_argument");
+    expect(body.message).toContain("data");
+  });
+
   it("passes a handler's error back with its code, and progress as it comes", async () => {
     const pool = createWorkerPool(1);
     try {
