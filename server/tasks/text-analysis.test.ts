@@ -57,6 +57,11 @@ describe("text-analysis task", () => {
       sentences: 5n,
       paragraphs: 3n,
     });
+    // A family joined by zero-width joiners, a flag and an accent written as a combining
+    // mark are one character each, as people see them.
+    const clusters = await analyze("👨‍👩‍👧 🇫🇷 e\u0301");
+    expect(clusters.counts?.characters).toBe(5n);
+    expect(clusters.counts?.charactersWithoutSpaces).toBe(3n);
     // 👍🏽 (thumb and skin tone) is one character as people see it.
     expect(result.counts?.characters).toBe(
       BigInt([..."Hello, world! How are you?\n\nFine. x Thanks.\n   \nBye"].length),

@@ -19,7 +19,17 @@ export function readability(
 ): Readability {
   const words = sentences.flat().filter((word) => letters.test(word));
   if (!english || words.length === 0) return create(ReadabilitySchema, { applies: false });
-  const syllables = words.reduce((sum, word) => sum + Math.max(1, syllable(word)), 0);
+  // Words repeat: each distinct one is counted once.
+  const known = new Map<string, number>();
+  let syllables = 0;
+  for (const word of words) {
+    let count = known.get(word);
+    if (count === undefined) {
+      count = Math.max(1, syllable(word));
+      known.set(word, count);
+    }
+    syllables += count;
+  }
   const wordsPerSentence = words.length / sentences.length;
   const syllablesPerWord = syllables / words.length;
   const round = (value: number) => Math.round(value * 100) / 100;
