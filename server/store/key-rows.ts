@@ -35,3 +35,24 @@ export function keyFromRow(row: KeyRow): StoredKey {
     requireSignature: Boolean(row.require_signature),
   };
 }
+
+/** The columns of the api_keys table, in the order keyValues gives them. */
+export const keyColumns =
+  "key_id, name, scopes, secret_hash, created_at, expires_at, revoked_at, rate_per_second, rate_burst, signing_key, require_signature";
+
+/** keyValues writes a key as its row's values, in keyColumns' order. */
+export function keyValues(key: StoredKey): unknown[] {
+  return [
+    key.keyId,
+    key.name,
+    key.scopes.join(","),
+    key.secretHash,
+    key.createdAt,
+    key.expiresAt,
+    key.revokedAt,
+    key.rateLimit?.perSecond ?? null,
+    key.rateLimit?.burst ?? null,
+    key.signingKey,
+    key.requireSignature,
+  ];
+}

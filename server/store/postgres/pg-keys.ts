@@ -1,4 +1,4 @@
-import { type KeyRow, keyFromRow } from "../key-rows.js";
+import { type KeyRow, keyColumns, keyFromRow, keyValues } from "../key-rows.js";
 import type { KeyStore, StoredKey } from "../key-store.js";
 import type { PgDatabase } from "./pg-database.js";
 
@@ -30,22 +30,8 @@ export function createPgKeyStore(db: PgDatabase): PgKeyStore {
     },
     async insert(key) {
       await db.query(
-        `INSERT INTO api_keys (key_id, name, scopes, secret_hash, created_at, expires_at, revoked_at,
-           rate_per_second, rate_burst, signing_key, require_signature)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [
-          key.keyId,
-          key.name,
-          key.scopes.join(","),
-          key.secretHash,
-          key.createdAt,
-          key.expiresAt,
-          key.revokedAt,
-          key.rateLimit?.perSecond ?? null,
-          key.rateLimit?.burst ?? null,
-          key.signingKey,
-          key.requireSignature,
-        ],
+        `INSERT INTO api_keys (${keyColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        keyValues(key),
       );
     },
     async get(keyId) {

@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { type KeyRow, keyFromRow } from "../key-rows.js";
+import { type KeyRow, keyColumns, keyFromRow, keyValues } from "../key-rows.js";
 import type { KeyStore } from "../key-store.js";
 
 /**
@@ -10,9 +10,7 @@ import type { KeyStore } from "../key-store.js";
  */
 export function createSqliteKeyStore(db: Database.Database, nonceDb: Database.Database): KeyStore {
   const insert = db.prepare(
-    `INSERT INTO api_keys (key_id, name, scopes, secret_hash, created_at, expires_at, revoked_at,
-       rate_per_second, rate_burst, signing_key, require_signature)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO api_keys (${keyColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const select = db.prepare<[string], KeyRow>("SELECT * FROM api_keys WHERE key_id = ?");
   const selectAll = db.prepare<[], KeyRow>(
@@ -35,18 +33,9 @@ export function createSqliteKeyStore(db: Database.Database, nonceDb: Database.Da
       return useNonce.immediate(keyId, nonce, expiresAt);
     },
     async insert(key) {
+      // SQLite stores booleans as 0 and 1.
       insert.run(
-        key.keyId,
-        key.name,
-        key.scopes.join(","),
-        key.secretHash,
-        key.createdAt,
-        key.expiresAt,
-        key.revokedAt,
-        key.rateLimit?.perSecond ?? null,
-        key.rateLimit?.burst ?? null,
-        key.signingKey,
-        key.requireSignature ? 1 : 0,
+        ...keyValues(key).map((value) => (typeof value === "boolean" ? Number(value) : value)),
       );
     },
     async get(keyId) {
