@@ -53,7 +53,6 @@ export function createWorkerPool(size: number): WorkerPool {
     const worker = new Worker(entry);
     // An idle worker must not keep the process alive.
     worker.unref();
-    slot.worker = worker;
     worker.on("message", (reply: JobReply) => {
       if (slot.worker === worker) settle(slot, reply);
     });
