@@ -65,6 +65,17 @@ describe("cloudagent", () => {
     expect(result.stderr).toContain("100% step 3 of 3");
   });
 
+  it("status without an id shows the server's version, health and round-trip latency", async () => {
+    const result = await cloudagent(["status"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^version {2}\d+\.\d+\.\d+/m);
+    expect(result.stdout).toContain("health   serving");
+    expect(result.stdout).toMatch(/^latency {2}[\d.]+ ms \(median of 5 pings\)$/m);
+    const json = JSON.parse((await cloudagent(["status", "--json"])).stdout);
+    expect(json).toMatchObject({ health: "SERVING" });
+    expect(json.latencyMs).toBeGreaterThan(0);
+  });
+
   it("submits, shows, watches, lists and cancels tasks, with --json for machines", async () => {
     const submitted = await cloudagent(["submit", "echo", "--data", '{"text":"cli"}', "--json"]);
     const task = JSON.parse(submitted.stdout) as { id: string; state: string };

@@ -1,5 +1,6 @@
 import { type DescMessage, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import {
   TaskResultSchema,
   type TaskSpec,
@@ -98,8 +99,41 @@ export async function submitCommand(client: AgentClient, input: CommandInput): P
   return 0;
 }
 
-/** status shows one task. */
+const pings = 5;
+
+/**
+ * serverStatus shows the server's version, health and round-trip latency: the median of a
+ * few Pings, each checked to echo its payload.
+ */
+async function serverStatus(client: AgentClient, input: CommandInput): Promise<number> {
+  const { version } = await client.agent.getCapabilities({});
+  const { status } = await client.health.check({});
+  const payload = crypto.getRandomValues(new Uint8Array(64));
+  const times: number[] = [];
+  for (let i = 0; i < pings; i++) {
+    const started = performance.now();
+    const answer = await client.agent.ping({ payload });
+    times.push(performance.now() - started);
+    if (Buffer.compare(answer.payload, payload) !== 0) {
+      input.err("cloudagent: the server's ping answer differs from what was sent");
+      return 1;
+    }
+  }
+  const latencyMs = Math.round((times.sort((a, b) => a - b)[pings >> 1] ?? 0) * 100) / 100;
+  const health = HealthCheckResponse_ServingStatus[status] ?? String(status);
+  if (input.json) {
+    input.out(JSON.stringify({ version, health, latencyMs }));
+  } else {
+    input.out(`version  ${version}`);
+    input.out(`health   ${health.toLowerCase().replaceAll("_", " ")}`);
+    input.out(`latency  ${latencyMs} ms (median of ${pings} pings)`);
+  }
+  return status === HealthCheckResponse_ServingStatus.SERVING ? 0 : 1;
+}
+
+/** status shows one task, or without an id, the server's version, health and latency. */
 export async function statusCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  if (input.positionals.length === 0) return serverStatus(client, input);
   const { task } = await client.tasks.getTask({ taskId: positional(input, 0, "id") });
   if (task === undefined) return 1;
   input.out(input.json ? taskJson(task) : describeTask(task));

@@ -14,7 +14,8 @@ Commands:
                             (SQLite in CLOUDAGENT_DATA_DIR, or CLOUDAGENT_DATABASE_URL)
   run <type> --data JSON    run a task, show its progress and print its result
   submit <type> --data JSON queue a task and print its id
-  status <id>               show a task
+  status [<id>]             show a task; without an id, the server's version, health and
+                            round-trip latency (a few Pings)
   watch <id>                follow a task's events until it ends (--after N resumes after event N)
   cancel <id>               cancel a queued or running task (--reason TEXT)
   list                      list tasks, newest first (--state S, --type T, --since TIME, --limit N,

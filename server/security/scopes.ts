@@ -29,6 +29,7 @@ const access = new Map<string, Access>([
   [procedure(TaskService, "ListTasks"), Scope.TASKS_READ],
   [procedure(TaskService, "WatchTask"), Scope.TASKS_READ],
   [procedure(AgentService, "GetCapabilities"), "key"],
+  [procedure(AgentService, "Ping"), "key"],
   [procedure(AgentService, "WatchEvents"), Scope.TASKS_READ],
   [procedure(AgentService, "ListAuditEvents"), Scope.ADMIN],
   [procedure(KeyService, "CreateKey"), Scope.ADMIN],

@@ -1,4 +1,4 @@
-import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { specFieldOf, taskTypeOf } from "../../clients/shared/task-types.js";
 import type { AgentService, Limits } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
@@ -46,6 +46,9 @@ export function createAgentService(options: AgentServiceOptions): ServiceImpl<ty
         features: [...options.features],
         realtime: options.realtime(),
       };
+    },
+    ping(request) {
+      return { payload: request.payload, serverTime: timestampNow() };
     },
     async listAuditEvents(request) {
       checkRange("page_size", request.pageSize, 0, 1_000);

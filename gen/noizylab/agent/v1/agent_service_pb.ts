@@ -16,7 +16,56 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file noizylab/agent/v1/agent_service.proto.
  */
 export const file_noizylab_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSK7AQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIpCgVzaW5jZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmtleV9pZBgDIAEoCRIUCgxyZWZ1c2VkX29ubHkYBCABKAgSEQoJcGFnZV9zaXplGAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkiYQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ubm9penlsYWIuYWdlbnQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoSV2F0Y2hFdmVudHNSZXF1ZXN0EiwKCGNoYW5uZWxzGAEgAygLMhoubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbCJFChNXYXRjaEV2ZW50c1Jlc3BvbnNlEi4KBWV2ZW50GAEgASgLMh8ubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbEV2ZW50IhgKFkdldENhcGFiaWxpdGllc1JlcXVlc3Qi0AEKF0dldENhcGFiaWxpdGllc1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSMwoKdGFza190eXBlcxgCIAMoCzIfLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tUeXBlSW5mbxIpCgZsaW1pdHMYAyABKAsyGS5ub2l6eWxhYi5hZ2VudC52MS5MaW1pdHMSEAoIZmVhdHVyZXMYBCADKAkSMgoIcmVhbHRpbWUYBSABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5SZWFsdGltZVN0YXRzInYKDFRhc2tUeXBlSW5mbxIMCgRuYW1lGAEgASgJEhIKCnNwZWNfZmllbGQYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFwoPcmVxdWVzdF9tZXNzYWdlGAQgASgJEhYKDnJlc3VsdF9tZXNzYWdlGAUgASgJIqQBCgZMaW1pdHMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYASABKA0SFgoObWF4X2JhdGNoX3NpemUYAiABKA0SHAoUbWF4X2NvbmN1cnJlbnRfdGFza3MYAyABKA0SGgoSZGVmYXVsdF90aW1lb3V0X21zGAQgASgNEhYKDm1heF90aW1lb3V0X21zGAUgASgNEhUKDW1heF9wYWdlX3NpemUYBiABKA0y0QIKDEFnZW50U2VydmljZRJtCg9HZXRDYXBhYmlsaXRpZXMSKS5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXF1ZXN0Gioubm9penlsYWIuYWdlbnQudjEuR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2UiA5ACARJtCg9MaXN0QXVkaXRFdmVudHMSKS5ub2l6eWxhYi5hZ2VudC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0Gioubm9penlsYWIuYWdlbnQudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACARJjCgtXYXRjaEV2ZW50cxIlLm5vaXp5bGFiLmFnZW50LnYxLldhdGNoRXZlbnRzUmVxdWVzdBomLm5vaXp5bGFiLmFnZW50LnYxLldhdGNoRXZlbnRzUmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_noizylab_agent_v1_audit, file_noizylab_agent_v1_channel]);
+  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSIeCgtQaW5nUmVxdWVzdBIPCgdwYXlsb2FkGAEgASgMIlAKDFBpbmdSZXNwb25zZRIPCgdwYXlsb2FkGAEgASgMEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK7AQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIpCgVzaW5jZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmtleV9pZBgDIAEoCRIUCgxyZWZ1c2VkX29ubHkYBCABKAgSEQoJcGFnZV9zaXplGAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkiYQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ubm9penlsYWIuYWdlbnQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoSV2F0Y2hFdmVudHNSZXF1ZXN0EiwKCGNoYW5uZWxzGAEgAygLMhoubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbCJFChNXYXRjaEV2ZW50c1Jlc3BvbnNlEi4KBWV2ZW50GAEgASgLMh8ubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbEV2ZW50IhgKFkdldENhcGFiaWxpdGllc1JlcXVlc3Qi0AEKF0dldENhcGFiaWxpdGllc1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSMwoKdGFza190eXBlcxgCIAMoCzIfLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tUeXBlSW5mbxIpCgZsaW1pdHMYAyABKAsyGS5ub2l6eWxhYi5hZ2VudC52MS5MaW1pdHMSEAoIZmVhdHVyZXMYBCADKAkSMgoIcmVhbHRpbWUYBSABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5SZWFsdGltZVN0YXRzInYKDFRhc2tUeXBlSW5mbxIMCgRuYW1lGAEgASgJEhIKCnNwZWNfZmllbGQYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFwoPcmVxdWVzdF9tZXNzYWdlGAQgASgJEhYKDnJlc3VsdF9tZXNzYWdlGAUgASgJIqQBCgZMaW1pdHMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYASABKA0SFgoObWF4X2JhdGNoX3NpemUYAiABKA0SHAoUbWF4X2NvbmN1cnJlbnRfdGFza3MYAyABKA0SGgoSZGVmYXVsdF90aW1lb3V0X21zGAQgASgNEhYKDm1heF90aW1lb3V0X21zGAUgASgNEhUKDW1heF9wYWdlX3NpemUYBiABKA0ynwMKDEFnZW50U2VydmljZRJtCg9HZXRDYXBhYmlsaXRpZXMSKS5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXF1ZXN0Gioubm9penlsYWIuYWdlbnQudjEuR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2UiA5ACARJtCg9MaXN0QXVkaXRFdmVudHMSKS5ub2l6eWxhYi5hZ2VudC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0Gioubm9penlsYWIuYWdlbnQudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACARJjCgtXYXRjaEV2ZW50cxIlLm5vaXp5bGFiLmFnZW50LnYxLldhdGNoRXZlbnRzUmVxdWVzdBomLm5vaXp5bGFiLmFnZW50LnYxLldhdGNoRXZlbnRzUmVzcG9uc2UiA5ACATABEkwKBFBpbmcSHi5ub2l6eWxhYi5hZ2VudC52MS5QaW5nUmVxdWVzdBofLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp, file_noizylab_agent_v1_audit, file_noizylab_agent_v1_channel]);
+
+/**
+ * PingRequest carries a payload to echo.
+ *
+ * @generated from message noizylab.agent.v1.PingRequest
+ */
+export type PingRequest = Message<"noizylab.agent.v1.PingRequest"> & {
+  /**
+   * Any bytes, up to the message size limit.
+   *
+   * @generated from field: bytes payload = 1;
+   */
+  payload: Uint8Array;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.PingRequest.
+ * Use `create(PingRequestSchema)` to create a new message.
+ */
+export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_agent_service, 0);
+
+/**
+ * PingResponse echoes the payload.
+ *
+ * @generated from message noizylab.agent.v1.PingResponse
+ */
+export type PingResponse = Message<"noizylab.agent.v1.PingResponse"> & {
+  /**
+   * The payload, unchanged.
+   *
+   * @generated from field: bytes payload = 1;
+   */
+  payload: Uint8Array;
+
+  /**
+   * The server's clock when it answered.
+   *
+   * @generated from field: google.protobuf.Timestamp server_time = 2;
+   */
+  serverTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.PingResponse.
+ * Use `create(PingResponseSchema)` to create a new message.
+ */
+export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_agent_service, 1);
 
 /**
  * ListAuditEventsRequest filters and pages the audit trail.
@@ -72,7 +121,7 @@ export type ListAuditEventsRequest = Message<"noizylab.agent.v1.ListAuditEventsR
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 0);
+  messageDesc(file_noizylab_agent_v1_agent_service, 2);
 
 /**
  * ListAuditEventsResponse is one page of audit events, newest first.
@@ -100,7 +149,7 @@ export type ListAuditEventsResponse = Message<"noizylab.agent.v1.ListAuditEvents
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 1);
+  messageDesc(file_noizylab_agent_v1_agent_service, 3);
 
 /**
  * WatchEventsRequest names the channels to follow.
@@ -121,7 +170,7 @@ export type WatchEventsRequest = Message<"noizylab.agent.v1.WatchEventsRequest">
  * Use `create(WatchEventsRequestSchema)` to create a new message.
  */
 export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 2);
+  messageDesc(file_noizylab_agent_v1_agent_service, 4);
 
 /**
  * WatchEventsResponse is one event on one of the channels.
@@ -142,7 +191,7 @@ export type WatchEventsResponse = Message<"noizylab.agent.v1.WatchEventsResponse
  * Use `create(WatchEventsResponseSchema)` to create a new message.
  */
 export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 3);
+  messageDesc(file_noizylab_agent_v1_agent_service, 5);
 
 /**
  * GetCapabilitiesRequest takes no parameters.
@@ -157,7 +206,7 @@ export type GetCapabilitiesRequest = Message<"noizylab.agent.v1.GetCapabilitiesR
  * Use `create(GetCapabilitiesRequestSchema)` to create a new message.
  */
 export const GetCapabilitiesRequestSchema: GenMessage<GetCapabilitiesRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 4);
+  messageDesc(file_noizylab_agent_v1_agent_service, 6);
 
 /**
  * GetCapabilitiesResponse describes the server.
@@ -206,7 +255,7 @@ export type GetCapabilitiesResponse = Message<"noizylab.agent.v1.GetCapabilities
  * Use `create(GetCapabilitiesResponseSchema)` to create a new message.
  */
 export const GetCapabilitiesResponseSchema: GenMessage<GetCapabilitiesResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 5);
+  messageDesc(file_noizylab_agent_v1_agent_service, 7);
 
 /**
  * TaskTypeInfo describes one task type.
@@ -255,7 +304,7 @@ export type TaskTypeInfo = Message<"noizylab.agent.v1.TaskTypeInfo"> & {
  * Use `create(TaskTypeInfoSchema)` to create a new message.
  */
 export const TaskTypeInfoSchema: GenMessage<TaskTypeInfo> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 6);
+  messageDesc(file_noizylab_agent_v1_agent_service, 8);
 
 /**
  * Limits are the bounds the server enforces.
@@ -311,7 +360,7 @@ export type Limits = Message<"noizylab.agent.v1.Limits"> & {
  * Use `create(LimitsSchema)` to create a new message.
  */
 export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 7);
+  messageDesc(file_noizylab_agent_v1_agent_service, 9);
 
 /**
  * AgentService tells callers about the agent itself.
@@ -349,6 +398,16 @@ export const AgentService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchEventsRequestSchema;
     output: typeof WatchEventsResponseSchema;
+  },
+  /**
+   * Ping answers at once with the payload it was sent: for measuring round trips.
+   *
+   * @generated from rpc noizylab.agent.v1.AgentService.Ping
+   */
+  ping: {
+    methodKind: "unary";
+    input: typeof PingRequestSchema;
+    output: typeof PingResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_noizylab_agent_v1_agent_service, 0);
