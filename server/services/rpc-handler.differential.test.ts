@@ -1,5 +1,7 @@
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { connect, createServer, type Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
@@ -21,14 +23,19 @@ import { createRpcHandler } from "./rpc-handler.js";
 
 // The same service behind connect-node's stock adapter and behind ours (with the door open
 // to everyone, so it lets every request through): the protocol must not tell them apart.
-// The payload's first byte picks what Ping does: 0 answers, any other value is the code of
-// the error it throws, with a header and a trailer of its own.
+// The payload's first byte picks what Ping does: 0 answers, 255 answers after 300 ms, any
+// other value is the code of the error it throws; each with a header and a trailer of its own.
 const service: Partial<ServiceImpl<typeof AgentService>> = {
-  ping(request, context) {
+  async ping(request, context) {
     context.responseHeader.set("x-test-header", "from-handler");
     context.responseTrailer.set("x-test-trailer", "after");
     const code = request.payload[0] ?? 0;
-    if (code !== 0) {
+    // 255 answers late, unless the call's deadline passes first.
+    if (code === 255) {
+      await sleep(300, undefined, { signal: context.signal }).catch(() => {
+        throw context.signal.reason;
+      });
+    } else if (code !== 0) {
       throw new ConnectError(`failing with code ${code}`, code as Code, { "x-error-meta": "yes" });
     }
     return { payload: request.payload };
@@ -46,10 +53,12 @@ const routerOptions = { readMaxBytes: 1024 * 1024, writeMaxBytes: 1024 * 1024 };
 
 let stock: Http2Server;
 let ours: Http2Server;
+let stock1: HttpServer;
+let ours1: HttpServer;
 let store: Store;
-const urls = { stock: "", ours: "" };
+const urls = { stock: "", ours: "", stock1: "", ours1: "" };
 
-async function listen(server: Http2Server): Promise<string> {
+async function listen(server: Http2Server | HttpServer): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
@@ -77,15 +86,21 @@ beforeAll(async () => {
       throw error;
     },
   });
-  stock = createServer(connectNodeAdapter({ routes, ...routerOptions }));
+  const adapter = connectNodeAdapter({ routes, ...routerOptions });
+  stock = createServer(adapter);
   ours = createServer((request, response) => handler(request, response));
+  stock1 = createHttpServer(adapter);
+  ours1 = createHttpServer((request, response) => handler(request, response));
   urls.stock = await listen(stock);
   urls.ours = await listen(ours);
+  urls.stock1 = await listen(stock1);
+  urls.ours1 = await listen(ours1);
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => stock.close(resolve));
-  await new Promise((resolve) => ours.close(resolve));
+  for (const server of [stock, ours, stock1, ours1]) {
+    await new Promise((resolve) => server.close(resolve));
+  }
   await store.close();
 });
 
@@ -218,6 +233,18 @@ const cases: [string, string, Record<string, string>, Uint8Array][] = [
     envelope(ping(0)),
   ],
   [
+    "Connect deadline passed",
+    path,
+    { "content-type": "application/proto", "connect-timeout-ms": "50" },
+    ping(255),
+  ],
+  [
+    "gRPC deadline passed",
+    path,
+    { "content-type": "application/grpc", te: "trailers", "grpc-timeout": "50m" },
+    envelope(ping(255)),
+  ],
+  [
     "Connect gzip request",
     path,
     { "content-type": "application/proto", "content-encoding": "gzip" },
@@ -289,7 +316,46 @@ const cases: [string, string, Record<string, string>, Uint8Array][] = [
   ],
 ];
 
+/** exchange1 sends one HTTP/1.1 request (fetch) and collects what came back. */
+async function exchange1(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Uint8Array,
+): Promise<Exchange> {
+  const response = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers,
+    body: Buffer.from(body),
+  });
+  const answer = Buffer.from(await response.arrayBuffer());
+  const responseHeaders: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    if (!["date", "connection", "keep-alive"].includes(name)) responseHeaders[name] = value;
+  });
+  return {
+    status: response.status,
+    headers: plain(responseHeaders),
+    trailers: {},
+    body: answer.toString("base64"),
+  };
+}
+
+// Over HTTP/1.1, only Connect and gRPC-Web: gRPC needs HTTP/2.
+const http1Cases = cases.filter(([, , headers]) => headers["content-type"] !== "application/grpc");
+
 describe("our RPC handler against connect-node's stock adapter", () => {
+  it.each(http1Cases)(
+    "answers the same over HTTP/1.1: %s",
+    async (_, requestPath, headers, body) => {
+      const [fromStock, fromOurs] = await Promise.all([
+        exchange1(urls.stock1, requestPath, headers, body),
+        exchange1(urls.ours1, requestPath, headers, body),
+      ]);
+      expect(fromOurs).toEqual(fromStock);
+    },
+  );
+
   it.each(cases)("answers the same: %s", async (_, requestPath, headers, body) => {
     const [fromStock, fromOurs] = await Promise.all([
       exchange(urls.stock, requestPath, headers, body),
