@@ -138,7 +138,8 @@ describe("engine", () => {
     const high = await submit("high", 90);
     await expect.poll(() => gate.started.length).toBe(2);
     expect(engine.runningCount).toBe(2);
-    expect(await store.listTaskIds(TaskState.QUEUED)).toEqual([low.task.id, high.task.id]);
+    const queued = await store.listTasks({ states: [TaskState.QUEUED], types: [], limit: 10 });
+    expect(queued.map((t) => t.id).reverse()).toEqual([low.task.id, high.task.id]);
     gate.releaseAll();
     await expect.poll(() => gate.started.length).toBe(4);
     expect(gate.started.slice(2)).toEqual(["high", "low"]);

@@ -130,8 +130,6 @@ export interface Store {
     expiredBefore: number,
     takeOver: (task: Task) => TaskEvent,
   ): Promise<AppendedEvent[]>;
-  /** listTaskIds returns the ids of all tasks in the given state, oldest first. */
-  listTaskIds(state: TaskState): Promise<string[]>;
   /** countTasks returns how many tasks are in the given state. */
   countTasks(state: TaskState): Promise<number>;
   /** countBacklog returns what a submit's caps are checked against, in one read. */

@@ -9,7 +9,7 @@ import {
   ApiTimingsSchema,
 } from "../../gen/noizylab/agent/v1/api_tester_pb.js";
 import type { IncomingResponse } from "../net/guarded-request.js";
-import { checkRange, invalidField } from "./task-errors.js";
+import { checkHttpUrl, checkRange, invalidField } from "./task-errors.js";
 import { defineTask } from "./task-handler.js";
 
 const methods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
@@ -96,15 +96,7 @@ export const apiTesterTask = defineTask({
     if (input.concurrency !== 0) checkRange(`${path}.concurrency`, input.concurrency, 1, 50);
     input.endpoints.forEach((endpoint, index) => {
       const at = `${path}.endpoints[${index}]`;
-      let url: URL | undefined;
-      try {
-        url = new URL(endpoint.url);
-      } catch {
-        throw invalidField(`${at}.url`, `${JSON.stringify(endpoint.url)} is not a URL`);
-      }
-      if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw invalidField(`${at}.url`, `must be http or https, got ${url.protocol}`);
-      }
+      checkHttpUrl(`${at}.url`, endpoint.url);
       if (endpoint.method !== "" && !methods.has(endpoint.method.toUpperCase())) {
         throw invalidField(`${at}.method`, `must be one of ${[...methods].join(", ")}`);
       }

@@ -8,7 +8,7 @@ import {
 } from "../../gen/noizylab/agent/v1/image_metadata_pb.js";
 import { classify } from "./image/classify.js";
 import { colorStatsOf, paletteOf } from "./image/palette.js";
-import { checkRange, invalidField } from "./task-errors.js";
+import { checkHttpUrl, checkRange, invalidField } from "./task-errors.js";
 import { defineTask } from "./task-handler.js";
 
 /** Images over this many pixels (all frames) are refused before anything is decoded. */
@@ -62,17 +62,7 @@ export const imageMetadataTask = defineTask({
     if (source.case === "data" && source.value.byteLength === 0) {
       throw invalidField(`${path}.data`, "is empty");
     }
-    if (source.case === "url") {
-      let url: URL | undefined;
-      try {
-        url = new URL(source.value);
-      } catch {
-        throw invalidField(`${path}.url`, `${JSON.stringify(source.value)} is not a URL`);
-      }
-      if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw invalidField(`${path}.url`, `must be http or https, got ${url.protocol}`);
-      }
-    }
+    if (source.case === "url") checkHttpUrl(`${path}.url`, source.value);
     if (input.paletteSize !== 0) checkRange(`${path}.palette_size`, input.paletteSize, 1, 16);
   },
   async prepare(input, context) {

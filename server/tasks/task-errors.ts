@@ -26,3 +26,16 @@ export function checkEnum(field: string, value: number, schema: DescEnum): void 
     throw invalidField(field, `${value} is not a ${schema.typeName} value`);
   }
 }
+
+/** checkHttpUrl throws invalidField unless value is an http or https URL. */
+export function checkHttpUrl(field: string, value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalidField(field, `${JSON.stringify(value)} is not a URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw invalidField(field, `must be http or https, got ${url.protocol}`);
+  }
+}

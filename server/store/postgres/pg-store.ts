@@ -331,13 +331,6 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
         taken.push(next);
       }
     },
-    async listTaskIds(state) {
-      const rows = await db.query<{ id: string }>(
-        "SELECT id FROM tasks WHERE state = $1 ORDER BY id",
-        [state],
-      );
-      return rows.map((row) => row.id);
-    },
     async countTasks(state) {
       const [row] = await db.query<{ n: number }>(
         "SELECT COALESCE(SUM(n), 0)::bigint AS n FROM task_state_counts WHERE state = $1",

@@ -95,9 +95,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const selectNextQueued = db.prepare<[], LeasedTaskRow>(
     `SELECT * FROM tasks WHERE state = ${TaskState.QUEUED} ORDER BY priority DESC, id LIMIT 1`,
   );
-  const selectIdsInState = db.prepare<[number], { id: string }>(
-    "SELECT id FROM tasks WHERE state = ? ORDER BY id",
-  );
   const countInState = db.prepare<[number], { n: number }>(
     "SELECT n FROM task_state_counts WHERE state = ?",
   );
@@ -233,9 +230,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     onRemoteEvent: () => () => {},
     onFeedGap: () => () => {},
     onAvailability: () => () => {},
-    async listTaskIds(state) {
-      return selectIdsInState.all(state).map((row) => row.id);
-    },
     async countBacklog(keyId) {
       return {
         queued: countInState.get(TaskState.QUEUED)?.n ?? 0,
