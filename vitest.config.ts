@@ -2,7 +2,12 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["server/**/*.test.ts", "clients/**/*.test.ts"],
+    include: [
+      "server/**/*.test.ts",
+      "clients/**/*.test.ts",
+      "plugins/**/*.test.ts",
+      "examples/**/*.test.ts",
+    ],
     // A throwaway PostgreSQL server for the tests of the PostgreSQL store and of scale-out.
     globalSetup: ["server/store/postgres/postgres-global-setup.ts"],
     // Some tests start servers and child processes; none depends on the machine's speed.

@@ -9,7 +9,7 @@ import { createServer } from "node:http";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
-import { create } from "@bufbuild/protobuf";
+import { create, createRegistry } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { WebSocketServer } from "ws";
 import { ChannelEventSchema, MetricsSnapshotSchema } from "../gen/noizylab/agent/v1/channel_pb.js";
@@ -106,6 +106,7 @@ async function startGateway(dir: string): Promise<Target> {
     onError: console.error,
   });
   const gateway = createGateway({
+    types: createRegistry(),
     engine,
     hub,
     door,

@@ -324,6 +324,29 @@ describe("a real server on one port", () => {
       "connect",
       `${base}/noizylab.agent.v1.AgentService/GetCapabilities`,
     );
-    expect(JSON.parse(capabilities.stdout).taskTypes).toHaveLength(builtinTasks.length);
+    const { taskTypes } = JSON.parse(capabilities.stdout) as { taskTypes: { specField: string }[] };
+    expect(taskTypes.filter((t) => t.specField !== "plugin")).toHaveLength(builtinTasks.length);
+    // A plugin task's input is an Any: buf curl finds its type by reflection.
+    const csv = JSON.stringify({
+      spec: {
+        plugin: {
+          type: "csv-parser",
+          input: {
+            "@type": "type.googleapis.com/noizylab.plugins.v1.CsvParserTask",
+            text: "a,b\n1,2",
+          },
+        },
+      },
+    });
+    const parsed = await bufCurl(
+      ...grpc,
+      "--data",
+      csv,
+      `${base}/noizylab.agent.v1.TaskService/Run`,
+    );
+    expect(parsed.stdout).toContain(
+      '"@type": "type.googleapis.com/noizylab.plugins.v1.CsvParserResult"',
+    );
+    expect(parsed.stdout).toMatch(/"numberValue": 1|"values": \[\s*1,/);
   });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
+import { taskTypeOf } from "../clients/shared/task-types.js";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { createMetricsSource } from "./analytics/metrics-snapshot.js";
 import { createAuditLog } from "./audit/audit-log.js";
@@ -8,6 +9,7 @@ import { createEngine, type Engine } from "./engine/engine.js";
 import { createListener } from "./listener/listener.js";
 import { createAddressPolicy } from "./net/address-policy.js";
 import { guardedRequest } from "./net/guarded-request.js";
+import { bundledPluginDir, createPluginHost } from "./plugins/plugin-host.js";
 import { createChannelHub } from "./realtime/channel-hub.js";
 import { createGateway } from "./realtime/gateway.js";
 import { createDoor } from "./security/door.js";
@@ -55,7 +57,13 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const store = await openStore(config, instanceId);
   const addressPolicy = createAddressPolicy(listOf(config.fetchAllow), "fetchAllow");
   const pool = config.workerThreads > 0 ? createWorkerPool(config.workerThreads) : undefined;
-  const registry = createTaskRegistry(builtinTasks, pool);
+  const plugins = createPluginHost({
+    // An operator's plugin of the same entry name wins over a bundled one.
+    directories: [config.pluginDir, bundledPluginDir].filter((dir) => dir !== ""),
+    reservedTypes: new Set(builtinTasks.map((task) => taskTypeOf(task.field))),
+    log,
+  });
+  const registry = createTaskRegistry(builtinTasks, pool, plugins);
   const engine = createEngine({
     store,
     registry,
@@ -120,6 +128,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     door,
     audit,
     authTimeoutMs: config.wsAuthTimeoutMs,
+    types: plugins.types,
     limits: {
       heartbeatMs: config.wsHeartbeatMs,
       idleTimeoutMs: config.wsIdleTimeoutMs,
@@ -145,6 +154,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       health,
       hub,
       realtime,
+      plugins,
       version,
       features,
       maxBatchSize: config.maxBatchSize,
@@ -160,7 +170,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     }),
     router: {
       // A misspelt field is an error naming it, not a field silently dropped.
-      jsonOptions: { ignoreUnknownFields: false },
+      // Plugin task inputs and results are Any messages of the plugins' types.
+      jsonOptions: { ignoreUnknownFields: false, registry: plugins.types },
       readMaxBytes: config.maxMessageBytes,
       writeMaxBytes: config.maxMessageBytes,
       shutdownSignal: shutdown.signal,
@@ -185,6 +196,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       const adminKey = await keys.bootstrap(config.dataDir);
       if (adminKey)
         log(`no API keys yet: made an admin key and wrote it to ${adminKey} (keep it secret)`);
+      await plugins.loadAll();
       await engine.start();
       const url = await listener.listen(config.port, config.host);
       health.set(ServingStatus.SERVING);
@@ -208,6 +220,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       hub.close();
       await audit.close();
       await pool?.close();
+      await plugins.close();
       await store.close();
     },
   };

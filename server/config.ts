@@ -39,6 +39,11 @@ export interface AgentConfig {
    * which are otherwise refused: loopback, private, link-local and metadata ones.
    */
   readonly fetchAllow: string;
+  /**
+   * A directory of plugins to load at start, besides the bundled ones (see docs/plugins.md);
+   * empty for none.
+   */
+  readonly pluginDir: string;
   /** The timeout a task gets when its submit names none, in milliseconds. */
   readonly defaultTimeoutMs: number;
   /** The longest timeout a submit may ask for, in milliseconds. */
@@ -130,6 +135,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   maxConcurrentTasks: { kind: "integer", fallback: 16, min: 1, max: 10_000 },
   workerThreads: { kind: "integer", fallback: availableParallelism(), min: 0, max: 256 },
   fetchAllow: { kind: "string", fallback: "" },
+  pluginDir: { kind: "string", fallback: "" },
   streamIdleTimeoutMs: { kind: "integer", fallback: 3_600_000, min: 10, max: 86_400_000 },
   defaultTimeoutMs: { kind: "integer", fallback: 600_000, min: 1, max: 86_400_000 },
   maxTimeoutMs: { kind: "integer", fallback: 86_400_000, min: 1, max: 604_800_000 },

@@ -180,6 +180,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     // Progress reports are recorded one after another, in the order the handler made them.
     let progress = Promise.resolve();
     const context: TaskContext = {
+      taskId: task.id,
       signal: controller.signal,
       maxOutputBytes: options.maxOutputBytes,
       request: options.request,

@@ -134,8 +134,8 @@ function score(
 
 /** routeSpec scores a task spec as it would be submitted. */
 export function routeSpec(spec: TaskSpec, stats: DurationStats): SmartRoutingResult {
-  const field = spec.task.case ?? "";
-  const taskType = taskTypeOf(field);
+  const taskType =
+    spec.task.case === "plugin" ? spec.task.value.type : taskTypeOf(spec.task.case ?? "");
   const payloadBytes = toBinary(TaskSpecSchema, spec).byteLength;
   const delayMs = spec.task.case === "delay" ? spec.task.value.durationMs : undefined;
   const baselineMs = delayMs ?? (typeCosts[taskType] ?? unknownType).baselineMs;

@@ -1,4 +1,10 @@
-import { fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
+import {
+  fromBinary,
+  fromJsonString,
+  type Registry,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { type ChannelEvent, ChannelEventSchema } from "../../gen/noizylab/agent/v1/channel_pb.js";
 import {
@@ -16,18 +22,25 @@ export const binarySubprotocol = "cloudagent.v1.proto";
 /** The WebSocket subprotocol that selects JSON text frames (also the default with none). */
 export const jsonSubprotocol = "cloudagent.v1.json";
 
-/** decodeClientFrame parses a client frame; it throws on a malformed one. */
-export function decodeClientFrame(data: Buffer, isBinary: boolean): ClientFrame {
+/**
+ * decodeClientFrame parses a client frame; it throws on a malformed one. JSON frames may hold
+ * Any payloads of the types in `types` (plugin task inputs).
+ */
+export function decodeClientFrame(data: Buffer, isBinary: boolean, types?: Registry): ClientFrame {
   return isBinary
     ? fromBinary(ClientFrameSchema, data)
-    : fromJsonString(ClientFrameSchema, data.toString("utf8"));
+    : fromJsonString(ClientFrameSchema, data.toString("utf8"), { registry: types });
 }
 
 /** encodeFrame serializes a server frame in the session's format. */
-export function encodeFrame(frame: ServerFrame, format: FrameFormat): string | Uint8Array {
+export function encodeFrame(
+  frame: ServerFrame,
+  format: FrameFormat,
+  types?: Registry,
+): string | Uint8Array {
   return format === "binary"
     ? toBinary(ServerFrameSchema, frame)
-    : toJsonString(ServerFrameSchema, frame);
+    : toJsonString(ServerFrameSchema, frame, { registry: types });
 }
 
 // Each event is serialized once per format, however many subscribers it goes to; only the
@@ -57,6 +70,7 @@ export function encodeEventFrame(
   event: ChannelEvent,
   subscriptionId: string,
   format: FrameFormat,
+  types?: Registry,
 ): string | Uint8Array {
   const body = bodyOf(event);
   if (format === "binary") {
@@ -70,7 +84,7 @@ export function encodeEventFrame(
       .join()
       .finish();
   }
-  body.json ??= toJsonString(ChannelEventSchema, event);
+  body.json ??= toJsonString(ChannelEventSchema, event, { registry: types });
   const rest = body.json === "{}" ? "}" : `,${body.json.slice(1)}`;
   return `{"event":{"subscriptionId":${JSON.stringify(subscriptionId)}${rest}}`;
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import type { Registry } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   readonly audit: AuditLog;
   /** How long a session opened without a key has to send its auth frame. */
   readonly authTimeoutMs: number;
+  /** The plugins' message types, for Any payloads in JSON frames. */
+  readonly types: Registry;
 }
 
 type Audit = (peer: Peer, keyId: string, error?: ConnectError) => void;
@@ -146,6 +149,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const session = new Session({
           socket: ws,
           format: ws.protocol === binarySubprotocol ? "binary" : "json",
+          types: options.types,
           peer: upgrade.peer.ip,
           engine: options.engine,
           hub: options.hub,

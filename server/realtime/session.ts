@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape, type Registry } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { WebSocket } from "ws";
@@ -68,6 +68,8 @@ export type SessionAuth =
 export interface SessionOptions {
   readonly socket: WebSocket;
   readonly format: FrameFormat;
+  /** The plugins' message types, for Any payloads in JSON frames. */
+  readonly types: Registry;
   readonly peer: string;
   readonly engine: Engine;
   readonly hub: ChannelHub;
@@ -183,13 +185,16 @@ export class Session {
       encodeFrame(
         create(ServerFrameSchema, { kind: { case: "error", value: error } }),
         this.options.format,
+        this.options.types,
       ),
     );
     this.close(closeCodes.slowConsumer, "slow consumer");
   }
 
   private send(frame: MessageInitShape<typeof ServerFrameSchema>): void {
-    this.write(encodeFrame(create(ServerFrameSchema, frame), this.options.format));
+    this.write(
+      encodeFrame(create(ServerFrameSchema, frame), this.options.format, this.options.types),
+    );
   }
 
   private sendError(requestId: string, error: unknown): void {
@@ -212,7 +217,7 @@ export class Session {
     }
     let frame: ClientFrame;
     try {
-      frame = decodeClientFrame(data, isBinary);
+      frame = decodeClientFrame(data, isBinary, this.options.types);
     } catch (error) {
       this.sendError(
         "",
@@ -327,10 +332,10 @@ export class Session {
       );
     }
     const id = String(++this.nextSubscription);
-    const format = this.options.format;
+    const { format, types } = this.options;
     const unsubscribe = this.options.hub.subscribe(
       channel,
-      (event) => this.write(encodeEventFrame(event, id, format)),
+      (event) => this.write(encodeEventFrame(event, id, format, types)),
       "subscribe.channel",
     );
     this.subscriptions.set(id, unsubscribe);

@@ -23,7 +23,7 @@ const maxDiscardedBytes = 4 * 1024 * 1024;
  * instead of the answer), and an HTTP/1.1 connection could not be reused. A body past the
  * cap cuts the connection instead.
  */
-function discardBody(request: NodeRequest): Promise<void> {
+export function discardBody(request: NodeRequest): Promise<void> {
   if (request.readableEnded) return Promise.resolve();
   return new Promise((resolve) => {
     let received = 0;

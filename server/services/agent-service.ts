@@ -1,10 +1,10 @@
 import { timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { specFieldOf, taskTypeOf } from "../../clients/shared/task-types.js";
 import type { AgentService, Limits } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import type { ChannelEvent, RealtimeStats } from "../../gen/noizylab/agent/v1/channel_pb.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { AsyncQueue } from "../lib/async-queue.js";
+import type { PluginHost } from "../plugins/plugin-host.js";
 import type { ChannelHub } from "../realtime/channel-hub.js";
 import { kCaller } from "../security/context.js";
 import { channelScope, hasScope, scopeName } from "../security/scopes.js";
@@ -24,6 +24,7 @@ export interface AgentServiceOptions {
   /** A WatchEvents stream with no event for this long ends with DeadlineExceeded. */
   readonly streamIdleTimeoutMs: number;
   readonly realtime: () => Omit<RealtimeStats, "$typeName">;
+  readonly plugins: PluginHost;
 }
 
 // A WatchEvents caller this far behind is a slow consumer, and its stream ends.
@@ -35,17 +36,22 @@ export function createAgentService(options: AgentServiceOptions): ServiceImpl<ty
     getCapabilities() {
       return {
         version: options.version,
-        taskTypes: options.registry.handlers.map((handler) => ({
-          name: taskTypeOf(handler.field),
-          specField: specFieldOf(taskTypeOf(handler.field)),
-          description: handler.description,
-          requestMessage: handler.requestSchema.typeName,
-          resultMessage: handler.resultSchema.typeName,
-        })),
+        taskTypes: options.registry.taskTypes(),
         limits: options.limits,
         features: [...options.features],
         realtime: options.realtime(),
       };
+    },
+    listPlugins() {
+      return { plugins: options.plugins.list() };
+    },
+    async loadPlugin(request) {
+      if (request.entry === "") throw invalidField("entry", "is required");
+      return { plugin: await options.plugins.load(request.entry) };
+    },
+    async unloadPlugin(request) {
+      if (request.name === "") throw invalidField("name", "is required");
+      return { plugin: await options.plugins.unload(request.name) };
     },
     ping(request) {
       return { payload: request.payload, serverTime: timestampNow() };

@@ -8,7 +8,10 @@ import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import { registerReflection } from "./reflection-service.js";
 
 const transport = createRouterTransport((router) =>
-  registerReflection(router, { serviceNames: [TaskService.typeName], files: [TaskService.file] }),
+  registerReflection(router, {
+    serviceNames: [TaskService.typeName],
+    files: () => [TaskService.file],
+  }),
 );
 
 async function* ask(...requests: object[]) {

@@ -14,8 +14,11 @@ import {
 export interface ReflectionOptions {
   /** The services to list, by full name. */
   readonly serviceNames: readonly string[];
-  /** The files that declare them; their imports are found through them. */
-  readonly files: readonly DescFile[];
+  /**
+   * The files that declare them and the messages callers need; their imports are found
+   * through them. Asked again for each reflection stream: plugins come and go.
+   */
+  readonly files: () => readonly DescFile[];
 }
 
 type Answer = Record<string, unknown>;
@@ -125,7 +128,6 @@ function createResponder(index: SchemaIndex, serviceNames: readonly string[]) {
  * grpcurl and `buf curl` work with no .proto files at hand.
  */
 export function registerReflection(router: ConnectRouter, options: ReflectionOptions): void {
-  const index = new SchemaIndex(options.files);
   // The two versions are the same protocol under two package names: the v1 types describe both.
   for (const service of [
     ServerReflectionV1,
@@ -133,7 +135,7 @@ export function registerReflection(router: ConnectRouter, options: ReflectionOpt
   ]) {
     router.service(service, {
       async *serverReflectionInfo(requests) {
-        const respond = createResponder(index, options.serviceNames);
+        const respond = createResponder(new SchemaIndex(options.files()), options.serviceNames);
         for await (const request of requests) {
           yield {
             validHost: request.host,

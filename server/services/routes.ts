@@ -46,7 +46,7 @@ export function routes(options: RoutesOptions): (router: ConnectRouter) => void 
     );
     registerReflection(router, {
       serviceNames,
-      files: [
+      files: () => [
         TaskService.file,
         AgentService.file,
         KeyService.file,
@@ -58,6 +58,8 @@ export function routes(options: RoutesOptions): (router: ConnectRouter) => void 
         file_noizylab_agent_v1_errors,
         file_noizylab_agent_v1_realtime,
         file_google_protobuf_timestamp,
+        // Plugins' messages, which PluginTask.input and PluginResult.output hold.
+        ...options.plugins.files(),
       ],
     });
   };

@@ -20,7 +20,7 @@ import type { AuditLog } from "../audit/audit-log.js";
 import type { NodeRequest, NodeResponse, RequestHandler } from "../listener/node-types.js";
 import { type AuditDraft, kAudit, kCaller } from "../security/context.js";
 import { type Admission, asRefusal, type Door } from "../security/door.js";
-import { protocolOf, writeRefusal } from "../security/refusal-response.js";
+import { discardBody, protocolOf, writeRefusal } from "../security/refusal-response.js";
 import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
 import { createCors } from "./cors.js";
@@ -193,6 +193,9 @@ export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
     let answer = universalResponse;
     if (!draft.code)
       ({ code: draft.code, response: answer } = await codeOfResponse(universalResponse));
+    // An error may come before the body was read to its end (a message over the size limit):
+    // it waits for the rest of the body, as refusals do.
+    if (draft.code !== "ok") await discardBody(request);
     const responseBody = answer.body;
     await universalResponseToNodeResponse(
       responseBody ? { ...answer, body: counted(responseBody, (n) => (meter.out += n)) } : answer,

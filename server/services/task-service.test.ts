@@ -11,6 +11,7 @@ import { createMetricsSource } from "../analytics/metrics-snapshot.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { createEngine } from "../engine/engine.js";
 import { createDurationStats, routeSpec } from "../engine/routing.js";
+import { createPluginHost } from "../plugins/plugin-host.js";
 import { createChannelHub } from "../realtime/channel-hub.js";
 import { createKeyManager } from "../security/key-manager.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
@@ -80,6 +81,7 @@ async function inMemory() {
       health,
       hub,
       realtime,
+      plugins: createPluginHost({ directories: [], reservedTypes: new Set(), log: () => {} }),
       version: "test",
       features: ["connect"],
       maxBatchSize: 3,

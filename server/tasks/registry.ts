@@ -1,10 +1,13 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { type SpecField, taskTypeOf } from "../../clients/shared/task-types.js";
+import { type SpecField, specFieldOf, taskTypeOf } from "../../clients/shared/task-types.js";
+import type { TaskTypeInfo } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import {
   type TaskResult,
   TaskResultSchema,
   type TaskSpec,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
+import type { PluginHost } from "../plugins/plugin-host.js";
+import { createPluginTasks } from "../plugins/plugin-tasks.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
 import { apiTesterTask } from "./api-tester.js";
 import { compressTask } from "./compress.js";
@@ -41,8 +44,8 @@ export const builtinTasks: readonly AnyTaskHandler[] = [
 
 /** TaskRegistry knows every task type the server runs and dispatches specs to handlers. */
 export interface TaskRegistry {
-  /** handlers lists every task type, in declaration order. */
-  readonly handlers: readonly AnyTaskHandler[];
+  /** taskTypes describes every task type: the server's own, then the plugins'. */
+  taskTypes(): Omit<TaskTypeInfo, "$typeName">[];
   /**
    * validate checks a spec before it is queued and returns its task type name. It throws
    * InvalidArgument for a spec with no task, an unknown task or a field out of range.
@@ -53,22 +56,43 @@ export interface TaskRegistry {
 }
 
 /**
- * createTaskRegistry builds the registry of the given handlers (the built-in ones by default).
- * With a worker pool, CPU-heavy handlers run on it; without one, on the event loop.
+ * createTaskRegistry builds the registry of the given handlers (the built-in ones by default)
+ * and of the plugins' tasks, if there is a plugin host. With a worker pool, CPU-heavy
+ * handlers run on it; without one, on the event loop.
  */
 export function createTaskRegistry(
   handlers: readonly AnyTaskHandler[] = builtinTasks,
   pool?: WorkerPool,
+  plugins?: PluginHost,
 ): TaskRegistry {
   const byField = new Map<string, AnyTaskHandler>(handlers.map((h) => [h.field, h]));
-  const fieldList = handlers.map((h) => h.field).join(", ");
+  const pluginTasks = plugins && createPluginTasks(plugins, pool);
+  const fieldList = [...byField.keys(), ...(pluginTasks ? ["plugin"] : [])].join(", ");
 
   function handlerOf<K extends SpecField>(field: K): TaskHandler<K> {
     return byField.get(field) as TaskHandler<K>;
   }
 
   return {
-    handlers,
+    taskTypes() {
+      const own = handlers.map((handler) => ({
+        name: taskTypeOf(handler.field),
+        specField: specFieldOf(taskTypeOf(handler.field)),
+        description: handler.description,
+        requestMessage: handler.requestSchema.typeName,
+        resultMessage: handler.resultSchema.typeName,
+        plugin: "",
+      }));
+      const plugged = (plugins?.tasks() ?? []).map(({ plugin, task }) => ({
+        name: task.type,
+        specField: "plugin",
+        description: task.description,
+        requestMessage: task.request.typeName,
+        resultMessage: task.result.typeName,
+        plugin: plugin.definition.name,
+      }));
+      return [...own, ...plugged];
+    },
     validate(spec, path) {
       const task = spec?.task;
       if (task?.case === undefined) {
@@ -79,6 +103,9 @@ export function createTaskRegistry(
             ? `unknown task type (field number ${unknown.no}); this server runs ${fieldList}`
             : `a task is required: set one of ${fieldList}`,
         );
+      }
+      if (task.case === "plugin" && pluginTasks) {
+        return pluginTasks.validate(task.value, `${path}.plugin`);
       }
       const handler = handlerOf(task.case);
       if (handler === undefined) {
@@ -93,6 +120,10 @@ export function createTaskRegistry(
     async run(spec, context) {
       const task = spec.task;
       if (task.case === undefined) throw invalidField("spec", "a task is required");
+      if (task.case === "plugin" && pluginTasks) {
+        const value = await pluginTasks.run(task.value, context);
+        return create(TaskResultSchema, { result: { case: "plugin", value } });
+      }
       const handler = handlerOf(task.case) as TaskHandler<typeof task.case>;
       const input = handler.prepare
         ? await handler.prepare(task.value as never, context)
@@ -102,6 +133,7 @@ export function createTaskRegistry(
           ? fromBinary(
               handler.resultSchema,
               await pool.run({
+                taskId: context.taskId,
                 field: task.case,
                 input: toBinary(handler.requestSchema, input),
                 maxOutputBytes: context.maxOutputBytes,

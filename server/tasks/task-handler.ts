@@ -5,6 +5,8 @@ import type { IncomingResponse, OutgoingRequest } from "../net/guarded-request.j
 
 /** TaskContext is what a running handler gets from the engine besides its input. */
 export interface TaskContext {
+  /** The task's id. */
+  readonly taskId: string;
   /** Aborted when the task is cancelled, passes its deadline, or the server stops. */
   readonly signal: AbortSignal;
   /** progress reports how far along the task is (0 to 100) with a note for people. */

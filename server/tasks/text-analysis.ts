@@ -7,7 +7,7 @@ import {
 import { checkRange, invalidField } from "./task-errors.js";
 import { defineTask } from "./task-handler.js";
 import { keyPhrases } from "./text/key-phrases.js";
-import { detectLanguage, languageOf, stopwordLists } from "./text/language.js";
+import { detectLanguage, languageOf, textLanguage } from "./text/language.js";
 import { readability } from "./text/readability.js";
 import { segment } from "./text/segments.js";
 import { scoreSentiment } from "./text/sentiment.js";
@@ -42,12 +42,10 @@ export const textAnalysisTask = defineTask({
       ? { best: given, alternatives: [] }
       : detectLanguage(input.text);
     context.progress(25, `language: ${best.name}`);
-    const locale = best.iso6391 || "en";
+    const { locale, stopwords, english } = textLanguage(input.text, best.code);
     const { sentences, counts } = segment(input.text, locale);
     context.progress(50, `${counts.words} words`);
-    const english = best.code === "eng";
     const sentiment = scoreSentiment(input.text, english);
-    const stopwords = new Set(stopwordLists[best.iso6391] ?? []);
     context.progress(75, "sentiment scored");
     return create(TextAnalysisResultSchema, {
       counts: create(TextCountsSchema, counts),

@@ -1,9 +1,19 @@
-/** JobRequest asks a worker to run one task: its TaskSpec field and its input, encoded. */
-export interface JobRequest {
-  readonly id: number;
+/** JobSpec is what a worker needs to run one task. */
+export interface JobSpec {
+  /** The task's id, for its handler's context. */
+  readonly taskId: string;
+  /** The TaskSpec field of its handler. */
   readonly field: string;
+  /** For a plugin task: the plugin module's URL and the task type. */
+  readonly plugin?: { readonly url: string; readonly type: string } | undefined;
+  /** Its input message, encoded. */
   readonly input: Uint8Array;
   readonly maxOutputBytes: number;
+}
+
+/** JobRequest asks a worker to run one task. */
+export interface JobRequest extends JobSpec {
+  readonly id: number;
 }
 
 /** JobReply is a worker's word on a job: progress, its encoded result, or its error. */

@@ -80,6 +80,7 @@ describe("the worker pool", () => {
       const progress: number[] = [];
       const job = (field: string, input: Uint8Array) =>
         pool.run({
+          taskId: "test-task",
           field,
           input,
           maxOutputBytes: 1 << 20,

@@ -1,14 +1,9 @@
 import { Worker } from "node:worker_threads";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { JobReply, JobRequest } from "./worker-messages.js";
+import type { JobReply, JobRequest, JobSpec } from "./worker-messages.js";
 
 /** Job is a task to run on a worker thread. */
-export interface Job {
-  /** The TaskSpec field of its handler. */
-  readonly field: string;
-  /** Its input message, encoded. */
-  readonly input: Uint8Array;
-  readonly maxOutputBytes: number;
+export interface Job extends JobSpec {
   /** Aborting stops the job at once: its worker is terminated and replaced. */
   readonly signal: AbortSignal;
   /** Called with the job's progress reports. */
@@ -109,12 +104,8 @@ export function createWorkerPool(size: number): WorkerPool {
       slot.current = pending;
       slot.worker ??= spawn(slot);
       slot.worker.ref();
-      const request: JobRequest = {
-        id: pending.id,
-        field: pending.job.field,
-        input: pending.job.input,
-        maxOutputBytes: pending.job.maxOutputBytes,
-      };
+      const { signal: _, progress: __, ...spec } = pending.job;
+      const request: JobRequest = { id: pending.id, ...spec };
       slot.worker.postMessage(request);
     }
   }

@@ -93,3 +93,25 @@ export function detectLanguage(text: string): { best: Language; alternatives: La
   const [best, ...rest] = weights.map(([code, weight]) => describe(code, weight / total));
   return { best: best ?? describe("und", 0), alternatives: rest.slice(0, 3) };
 }
+
+/** TextLanguage is a text's language with what the text tasks need of it. */
+export interface TextLanguage {
+  readonly language: Language;
+  /** The locale to cut and lower-case the text by ("en" when the language has no 639-1 code). */
+  readonly locale: string;
+  /** Its stopwords, left out of key phrases and keywords; none for an unknown language. */
+  readonly stopwords: ReadonlySet<string>;
+  /** Whether it is English: the sentiment word list and readability formulas are. */
+  readonly english: boolean;
+}
+
+/** textLanguage is the language given by code, or else detected from the text. */
+export function textLanguage(text: string, code = ""): TextLanguage {
+  const language = (code === "" ? undefined : languageOf(code)) ?? detectLanguage(text).best;
+  return {
+    language,
+    locale: language.iso6391 || "en",
+    stopwords: new Set(stopwordLists[language.iso6391] ?? []),
+    english: language.code === "eng",
+  };
+}

@@ -44,25 +44,41 @@ function* pieces(text: string): Generator<string> {
   yield text.slice(start);
 }
 
+/** Sentence is a sentence as written, with its words. */
+export interface Sentence {
+  readonly text: string;
+  readonly words: readonly string[];
+}
+
 /**
- * segment cuts a text by Unicode boundaries (Intl.Segmenter): grapheme clusters, words (by
- * a dictionary in Chinese, Japanese and Thai) and sentences; locale tunes the rules.
+ * sentencesOf cuts a text into its sentences by Unicode boundaries (Intl.Segmenter), each with
+ * its words (by a dictionary in Chinese, Japanese and Thai); locale tunes the rules. Pieces
+ * without a word (punctuation, space) are left out.
  */
-export function segment(text: string, locale = "en"): Segmented {
+export function sentencesOf(text: string, locale = "en"): Sentence[] {
   const words = new Intl.Segmenter(locale, { granularity: "word" });
   const sentenceSegmenter = new Intl.Segmenter(locale, { granularity: "sentence" });
-  let characters = 0;
-  for (const _ of text.matchAll(grapheme)) characters++;
-  let spaces = 0;
-  for (const _ of text.matchAll(spaceChar)) spaces++;
-  const sentences: string[][] = [];
+  const sentences: Sentence[] = [];
   for (const piece of pieces(text)) {
     for (const { segment: sentence } of sentenceSegmenter.segment(piece)) {
       const wordsOf: string[] = [];
       for (const part of words.segment(sentence)) if (part.isWordLike) wordsOf.push(part.segment);
-      if (wordsOf.length > 0) sentences.push(wordsOf);
+      if (wordsOf.length > 0) sentences.push({ text: sentence.trim(), words: wordsOf });
     }
   }
+  return sentences;
+}
+
+/**
+ * segment cuts a text by Unicode boundaries: grapheme clusters, words and sentences (see
+ * sentencesOf), and counts them.
+ */
+export function segment(text: string, locale = "en"): Segmented {
+  let characters = 0;
+  for (const _ of text.matchAll(grapheme)) characters++;
+  let spaces = 0;
+  for (const _ of text.matchAll(spaceChar)) spaces++;
+  const sentences = sentencesOf(text, locale).map((sentence) => sentence.words);
   return {
     sentences,
     counts: {

@@ -10,13 +10,15 @@ import type { AuditEvent } from "./audit_pb.js";
 import { file_noizylab_agent_v1_audit } from "./audit_pb.js";
 import type { Channel, ChannelEvent, RealtimeStats } from "./channel_pb.js";
 import { file_noizylab_agent_v1_channel } from "./channel_pb.js";
+import type { ListPluginsRequestSchema, ListPluginsResponseSchema, LoadPluginRequestSchema, LoadPluginResponseSchema, UnloadPluginRequestSchema, UnloadPluginResponseSchema } from "./plugin_pb.js";
+import { file_noizylab_agent_v1_plugin } from "./plugin_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file noizylab/agent/v1/agent_service.proto.
  */
 export const file_noizylab_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSIeCgtQaW5nUmVxdWVzdBIPCgdwYXlsb2FkGAEgASgMIlAKDFBpbmdSZXNwb25zZRIPCgdwYXlsb2FkGAEgASgMEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK7AQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIpCgVzaW5jZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmtleV9pZBgDIAEoCRIUCgxyZWZ1c2VkX29ubHkYBCABKAgSEQoJcGFnZV9zaXplGAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkiYQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ubm9penlsYWIuYWdlbnQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoSV2F0Y2hFdmVudHNSZXF1ZXN0EiwKCGNoYW5uZWxzGAEgAygLMhoubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbCJFChNXYXRjaEV2ZW50c1Jlc3BvbnNlEi4KBWV2ZW50GAEgASgLMh8ubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbEV2ZW50IhgKFkdldENhcGFiaWxpdGllc1JlcXVlc3Qi0AEKF0dldENhcGFiaWxpdGllc1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSMwoKdGFza190eXBlcxgCIAMoCzIfLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tUeXBlSW5mbxIpCgZsaW1pdHMYAyABKAsyGS5ub2l6eWxhYi5hZ2VudC52MS5MaW1pdHMSEAoIZmVhdHVyZXMYBCADKAkSMgoIcmVhbHRpbWUYBSABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5SZWFsdGltZVN0YXRzInYKDFRhc2tUeXBlSW5mbxIMCgRuYW1lGAEgASgJEhIKCnNwZWNfZmllbGQYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFwoPcmVxdWVzdF9tZXNzYWdlGAQgASgJEhYKDnJlc3VsdF9tZXNzYWdlGAUgASgJIqQBCgZMaW1pdHMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYASABKA0SFgoObWF4X2JhdGNoX3NpemUYAiABKA0SHAoUbWF4X2NvbmN1cnJlbnRfdGFza3MYAyABKA0SGgoSZGVmYXVsdF90aW1lb3V0X21zGAQgASgNEhYKDm1heF90aW1lb3V0X21zGAUgASgNEhUKDW1heF9wYWdlX3NpemUYBiABKA0ynwMKDEFnZW50U2VydmljZRJtCg9HZXRDYXBhYmlsaXRpZXMSKS5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXF1ZXN0Gioubm9penlsYWIuYWdlbnQudjEuR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2UiA5ACARJtCg9MaXN0QXVkaXRFdmVudHMSKS5ub2l6eWxhYi5hZ2VudC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0Gioubm9penlsYWIuYWdlbnQudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACARJjCgtXYXRjaEV2ZW50cxIlLm5vaXp5bGFiLmFnZW50LnYxLldhdGNoRXZlbnRzUmVxdWVzdBomLm5vaXp5bGFiLmFnZW50LnYxLldhdGNoRXZlbnRzUmVzcG9uc2UiA5ACATABEkwKBFBpbmcSHi5ub2l6eWxhYi5hZ2VudC52MS5QaW5nUmVxdWVzdBofLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp, file_noizylab_agent_v1_audit, file_noizylab_agent_v1_channel]);
+  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSIeCgtQaW5nUmVxdWVzdBIPCgdwYXlsb2FkGAEgASgMIlAKDFBpbmdSZXNwb25zZRIPCgdwYXlsb2FkGAEgASgMEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK7AQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIpCgVzaW5jZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmtleV9pZBgDIAEoCRIUCgxyZWZ1c2VkX29ubHkYBCABKAgSEQoJcGFnZV9zaXplGAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkiYQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ubm9penlsYWIuYWdlbnQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoSV2F0Y2hFdmVudHNSZXF1ZXN0EiwKCGNoYW5uZWxzGAEgAygLMhoubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbCJFChNXYXRjaEV2ZW50c1Jlc3BvbnNlEi4KBWV2ZW50GAEgASgLMh8ubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbEV2ZW50IhgKFkdldENhcGFiaWxpdGllc1JlcXVlc3Qi0AEKF0dldENhcGFiaWxpdGllc1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSMwoKdGFza190eXBlcxgCIAMoCzIfLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tUeXBlSW5mbxIpCgZsaW1pdHMYAyABKAsyGS5ub2l6eWxhYi5hZ2VudC52MS5MaW1pdHMSEAoIZmVhdHVyZXMYBCADKAkSMgoIcmVhbHRpbWUYBSABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5SZWFsdGltZVN0YXRzIoYBCgxUYXNrVHlwZUluZm8SDAoEbmFtZRgBIAEoCRISCgpzcGVjX2ZpZWxkGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhcKD3JlcXVlc3RfbWVzc2FnZRgEIAEoCRIWCg5yZXN1bHRfbWVzc2FnZRgFIAEoCRIOCgZwbHVnaW4YBiABKAkipAEKBkxpbWl0cxIZChFtYXhfbWVzc2FnZV9ieXRlcxgBIAEoDRIWCg5tYXhfYmF0Y2hfc2l6ZRgCIAEoDRIcChRtYXhfY29uY3VycmVudF90YXNrcxgDIAEoDRIaChJkZWZhdWx0X3RpbWVvdXRfbXMYBCABKA0SFgoObWF4X3RpbWVvdXRfbXMYBSABKA0SFQoNbWF4X3BhZ2Vfc2l6ZRgGIAEoDTK+BQoMQWdlbnRTZXJ2aWNlEm0KD0dldENhcGFiaWxpdGllcxIpLm5vaXp5bGFiLmFnZW50LnYxLkdldENhcGFiaWxpdGllc1JlcXVlc3QaKi5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXNwb25zZSIDkAIBEm0KD0xpc3RBdWRpdEV2ZW50cxIpLm5vaXp5bGFiLmFnZW50LnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaKi5ub2l6eWxhYi5hZ2VudC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEmMKC1dhdGNoRXZlbnRzEiUubm9penlsYWIuYWdlbnQudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiYubm9penlsYWIuYWdlbnQudjEuV2F0Y2hFdmVudHNSZXNwb25zZSIDkAIBMAESTAoEUGluZxIeLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdSZXF1ZXN0Gh8ubm9penlsYWIuYWdlbnQudjEuUGluZ1Jlc3BvbnNlIgOQAgESYQoLTGlzdFBsdWdpbnMSJS5ub2l6eWxhYi5hZ2VudC52MS5MaXN0UGx1Z2luc1JlcXVlc3QaJi5ub2l6eWxhYi5hZ2VudC52MS5MaXN0UGx1Z2luc1Jlc3BvbnNlIgOQAgESWQoKTG9hZFBsdWdpbhIkLm5vaXp5bGFiLmFnZW50LnYxLkxvYWRQbHVnaW5SZXF1ZXN0GiUubm9penlsYWIuYWdlbnQudjEuTG9hZFBsdWdpblJlc3BvbnNlEl8KDFVubG9hZFBsdWdpbhImLm5vaXp5bGFiLmFnZW50LnYxLlVubG9hZFBsdWdpblJlcXVlc3QaJy5ub2l6eWxhYi5hZ2VudC52MS5VbmxvYWRQbHVnaW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_noizylab_agent_v1_audit, file_noizylab_agent_v1_channel, file_noizylab_agent_v1_plugin]);
 
 /**
  * PingRequest carries a payload to echo.
@@ -271,7 +273,8 @@ export type TaskTypeInfo = Message<"noizylab.agent.v1.TaskTypeInfo"> & {
   name: string;
 
   /**
-   * The TaskSpec field that carries it, for example "echo".
+   * The TaskSpec field that carries it, for example "echo"; "plugin" for a plugin's types,
+   * whose input is packed in PluginTask.input.
    *
    * @generated from field: string spec_field = 2;
    */
@@ -297,6 +300,13 @@ export type TaskTypeInfo = Message<"noizylab.agent.v1.TaskTypeInfo"> & {
    * @generated from field: string result_message = 5;
    */
   resultMessage: string;
+
+  /**
+   * The plugin that provides it; empty for the server's own types.
+   *
+   * @generated from field: string plugin = 6;
+   */
+  plugin: string;
 };
 
 /**
@@ -408,6 +418,40 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof PingRequestSchema;
     output: typeof PingResponseSchema;
+  },
+  /**
+   * ListPlugins lists the plugins found in the plugin directories, loaded or not. Needs the
+   * admin scope.
+   *
+   * @generated from rpc noizylab.agent.v1.AgentService.ListPlugins
+   */
+  listPlugins: {
+    methodKind: "unary";
+    input: typeof ListPluginsRequestSchema;
+    output: typeof ListPluginsResponseSchema;
+  },
+  /**
+   * LoadPlugin loads (or loads again) a plugin from the plugin directories; its task types
+   * run from then on. A plugin that fails to load fails the call with FAILED_PRECONDITION
+   * and the reason, and the server goes on without it. Needs the admin scope.
+   *
+   * @generated from rpc noizylab.agent.v1.AgentService.LoadPlugin
+   */
+  loadPlugin: {
+    methodKind: "unary";
+    input: typeof LoadPluginRequestSchema;
+    output: typeof LoadPluginResponseSchema;
+  },
+  /**
+   * UnloadPlugin stops a plugin's task types from being submitted; tasks of them already
+   * running finish. Needs the admin scope.
+   *
+   * @generated from rpc noizylab.agent.v1.AgentService.UnloadPlugin
+   */
+  unloadPlugin: {
+    methodKind: "unary";
+    input: typeof UnloadPluginRequestSchema;
+    output: typeof UnloadPluginResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_noizylab_agent_v1_agent_service, 0);
