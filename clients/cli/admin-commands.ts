@@ -2,6 +2,11 @@ import { toJson } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type AuditEvent, AuditEventSchema } from "../../gen/noizylab/agent/v1/audit_pb.js";
 import { type KeyInfo, KeyInfoSchema, Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
+import {
+  type PluginInfo,
+  PluginInfoSchema,
+  PluginState,
+} from "../../gen/noizylab/agent/v1/plugin_pb.js";
 import type { AgentClient } from "../node/client.js";
 import { type CommandInput, dateOption, listOption, option } from "./command-input.js";
 import { UsageError } from "./usage.js";
@@ -135,4 +140,40 @@ export async function auditCommand(client: AgentClient, input: CommandInput): Pr
     pageToken = page.nextPageToken;
   } while (pageToken !== "");
   return 0;
+}
+
+function describePlugin(info: PluginInfo): string {
+  const state = (PluginState[info.state] ?? String(info.state)).toLowerCase();
+  const tasks = info.taskTypes.join(",");
+  const error = info.error ? `  (${info.error})` : "";
+  return `${info.entry.padEnd(20)} ${state.padEnd(9)} ${info.version.padEnd(8)} ${tasks}${error}`;
+}
+
+/** pluginsCommand is `cloudagent plugins list|load|unload` (admin). */
+export async function pluginsCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  const [action, name] = input.positionals;
+  const print = (info: PluginInfo) =>
+    input.out(input.json ? JSON.stringify(toJson(PluginInfoSchema, info)) : describePlugin(info));
+  switch (action) {
+    case "list":
+    case undefined: {
+      const { plugins } = await client.agent.listPlugins({});
+      plugins.forEach(print);
+      return 0;
+    }
+    case "load":
+    case "unload": {
+      if (name === undefined) throw new UsageError(`plugins ${action} needs a plugin name`);
+      const { plugin } =
+        action === "load"
+          ? await client.agent.loadPlugin({ entry: name })
+          : await client.agent.unloadPlugin({ name });
+      if (plugin) print(plugin);
+      return 0;
+    }
+    default:
+      throw new UsageError(
+        `unknown plugins action ${JSON.stringify(action)}: use list, load or unload`,
+      );
+  }
 }

@@ -106,6 +106,52 @@ describe("cloudagent", () => {
     }
   });
 
+  it("runs plugin tasks from their input's JSON, lists task types, and manages plugins", async () => {
+    const csv = await cloudagent(["run", "csv-parser", "--data", '{"text":"name,age\\nAda,36"}']);
+    expect(csv.code).toBe(0);
+    expect(JSON.parse(csv.stdout).plugin).toMatchObject({
+      type: "csv-parser",
+      output: {
+        "@type": "type.googleapis.com/noizylab.plugins.v1.CsvParserResult",
+        rows: [{ line: 2, values: ["Ada", 36] }],
+      },
+    });
+    const submitted = await cloudagent([
+      "submit",
+      "json-merger",
+      "--data",
+      '{"documents":["{\\"a\\":1}","{\\"b\\":2}"]}',
+    ]);
+    const id = submitted.stdout.trim();
+    await cloudagent(["watch", id]);
+    const shown = JSON.parse((await cloudagent(["status", id, "--json"])).stdout);
+    expect(shown.spec.plugin.input["@type"]).toBe(
+      "type.googleapis.com/noizylab.plugins.v1.JsonMergerTask",
+    );
+    expect(shown.result.plugin.output.merged).toBe('{"a":1,"b":2}');
+    const misfit = await cloudagent(["run", "csv-parser", "--data", '{"txt":"a"}']);
+    expect(misfit.code).toBe(2);
+    expect(misfit.stderr).toContain("--data does not fit a csv-parser task");
+
+    const types = await cloudagent(["types"]);
+    expect(types.stdout).toMatch(/^echo +built in +Returns/m);
+    expect(types.stdout).toMatch(/^csv-parser +plugin csv-parser +Parses CSV/m);
+    const unloaded = await cloudagent(["plugins", "unload", "sentiment-scorer"]);
+    expect(unloaded.stdout).toMatch(/^sentiment-scorer +unloaded +1\.0\.0 +sentiment-scorer$/m);
+    const loaded = await cloudagent(["plugins", "load", "sentiment-scorer"]);
+    expect(loaded.stdout).toMatch(/^sentiment-scorer +loaded /m);
+    // Loaded anew: a worker thread imports the new generation of the module.
+    const scored = await cloudagent(["run", "sentiment-scorer", "--data", '{"text":"Great!"}']);
+    expect(JSON.parse(scored.stdout).plugin.output.tone).toBe("TONE_POSITIVE");
+    const listed = await cloudagent(["plugins", "list", "--json"]);
+    expect(
+      listed.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).entry),
+    ).toContain("keyword-extractor");
+  });
+
   it("explains usage mistakes and exits 2", async () => {
     const unknownType = await cloudagent(["run", "teleport", "--data", "{}"]);
     expect(unknownType.code).toBe(2);

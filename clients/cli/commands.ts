@@ -1,12 +1,20 @@
-import { type DescMessage, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import {
+  type DescMessage,
+  fromJson,
+  type JsonValue,
+  type Registry,
+  toJson,
+} from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { TaskTypeInfoSchema } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import {
   TaskResultSchema,
   type TaskSpec,
   TaskSpecSchema,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
 import type { AgentClient } from "../node/client.js";
+import { fetchTypes } from "../node/plugin-types.js";
 import { specFieldOf } from "../shared/task-types.js";
 import {
   type CommandInput,
@@ -23,6 +31,7 @@ import {
   parseState,
   taskJson,
 } from "./format.js";
+import { typesFor } from "./plugin-payloads.js";
 import { UsageError } from "./usage.js";
 
 function positional(input: CommandInput, index: number, name: string): string {
@@ -31,55 +40,90 @@ function positional(input: CommandInput, index: number, name: string): string {
   return value;
 }
 
-/** specOf builds a TaskSpec from a task type and the JSON of its input. */
-function specOf(input: CommandInput): TaskSpec {
-  const type = positional(input, 0, "type");
+/** TaskRequest is a submit built from the command line, with the plugin types it uses. */
+interface TaskRequest {
+  readonly spec: TaskSpec;
+  /** For a plugin task: its input and result types, fetched from the server. */
+  readonly types?: Registry | undefined;
+}
+
+/** dataOf reads --data: the JSON of a task's input. */
+function dataOf(input: CommandInput): JsonValue {
   const data = option(input, "data") ?? "{}";
-  let value: JsonValue;
   try {
-    value = JSON.parse(data) as JsonValue;
+    return JSON.parse(data) as JsonValue;
   } catch (cause) {
     throw new UsageError(
       `--data is not valid JSON: ${cause instanceof Error ? cause.message : cause}`,
     );
   }
-  const field = specFieldOf(type);
-  if (!TaskSpecSchema.fields.some((f) => f.name === field)) {
-    const known = TaskSpecSchema.fields.map((f) => f.name.replaceAll("_", "-")).join(", ");
-    throw new UsageError(`unknown task type ${JSON.stringify(type)}; known types: ${known}`);
-  }
-  try {
-    return fromJson(TaskSpecSchema, { [field]: value });
-  } catch (cause) {
-    throw new UsageError(
-      `--data does not fit a ${type} task: ${cause instanceof Error ? cause.message : cause}`,
-    );
-  }
 }
 
-function submitFields(input: CommandInput) {
+/**
+ * specOf builds a TaskSpec from a task type and the JSON of its input. A plugin's type is
+ * looked up in the server's capabilities, and its messages fetched by reflection.
+ */
+async function specOf(client: AgentClient, input: CommandInput): Promise<TaskRequest> {
+  const type = positional(input, 0, "type");
+  const value = dataOf(input);
+  const field = specFieldOf(type);
+  const fits = (build: () => TaskSpec) => {
+    try {
+      return build();
+    } catch (cause) {
+      throw new UsageError(
+        `--data does not fit a ${type} task: ${cause instanceof Error ? cause.message : cause}`,
+      );
+    }
+  };
+  if (field !== "plugin" && TaskSpecSchema.fields.some((f) => f.name === field)) {
+    return { spec: fits(() => fromJson(TaskSpecSchema, { [field]: value })) };
+  }
+  const { taskTypes } = await client.agent.getCapabilities({});
+  const info = taskTypes.find((t) => t.name === type && t.specField === "plugin");
+  if (info === undefined) {
+    const known = taskTypes.map((t) => t.name).join(", ");
+    throw new UsageError(`unknown task type ${JSON.stringify(type)}; known types: ${known}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new UsageError(`--data of a ${type} task must be a JSON object`);
+  }
+  const types = await fetchTypes(client.reflection, [info.requestMessage, info.resultMessage]);
+  const packed = { "@type": `type.googleapis.com/${info.requestMessage}`, ...value };
+  const plugin = { type, input: packed };
+  return { spec: fits(() => fromJson(TaskSpecSchema, { plugin }, { registry: types })), types };
+}
+
+function submitFields(input: CommandInput, spec: TaskSpec) {
   return {
-    spec: specOf(input),
+    spec,
     priority: integerOption(input, "priority"),
     idempotencyKey: option(input, "idempotency-key") ?? "",
     timeoutMs: integerOption(input, "timeout") ?? 0,
   };
 }
 
-function printJson(input: CommandInput, schema: DescMessage, message: never): void {
-  input.out(JSON.stringify(toJson(schema, message), null, input.json ? undefined : 2));
+function printJson(
+  input: CommandInput,
+  schema: DescMessage,
+  message: never,
+  types: Registry | undefined,
+): void {
+  const json = toJson(schema, message, { registry: types });
+  input.out(JSON.stringify(json, null, input.json ? undefined : 2));
 }
 
 /** run submits a task, shows its progress on stderr and prints its result; 1 if it failed. */
 export async function runCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  const { spec, types } = await specOf(client, input);
   let code: number | undefined;
   // The stream ends right after the task's last event; reading it to the end closes it cleanly.
-  for await (const { event } of client.tasks.run(submitFields(input))) {
+  for await (const { event } of client.tasks.run(submitFields(input, spec))) {
     if (event === undefined) continue;
-    if (input.json) input.out(eventJson(event));
+    if (input.json) input.out(eventJson(event, types));
     else if (event.kind.case !== "result") input.err(describeEvent(event));
     if (event.kind.case === "result") {
-      if (!input.json) printJson(input, TaskResultSchema, event.kind.value as never);
+      if (!input.json) printJson(input, TaskResultSchema, event.kind.value as never, types);
       code = 0;
     }
     if (event.kind.case === "error") code = 1;
@@ -92,9 +136,10 @@ export async function runCommand(client: AgentClient, input: CommandInput): Prom
 
 /** submit queues a task and prints its id (or the task, with --json). */
 export async function submitCommand(client: AgentClient, input: CommandInput): Promise<number> {
-  const { task, created } = await client.tasks.submit(submitFields(input));
+  const { spec, types } = await specOf(client, input);
+  const { task, created } = await client.tasks.submit(submitFields(input, spec));
   if (task === undefined) return 1;
-  if (input.json) input.out(taskJson(task));
+  if (input.json) input.out(taskJson(task, types));
   else input.out(created ? task.id : `${task.id} (existing task with this idempotency key)`);
   return 0;
 }
@@ -136,7 +181,8 @@ export async function statusCommand(client: AgentClient, input: CommandInput): P
   if (input.positionals.length === 0) return serverStatus(client, input);
   const { task } = await client.tasks.getTask({ taskId: positional(input, 0, "id") });
   if (task === undefined) return 1;
-  input.out(input.json ? taskJson(task) : describeTask(task));
+  const types = await typesFor(client, [task]);
+  input.out(input.json ? taskJson(task, types) : describeTask(task, types));
   return 0;
 }
 
@@ -149,7 +195,8 @@ export async function watchCommand(client: AgentClient, input: CommandInput): Pr
   let code = 0;
   for await (const { event } of client.tasks.watchTask(request)) {
     if (event === undefined) continue;
-    input.out(input.json ? eventJson(event) : describeEvent(event));
+    const types = await typesFor(client, [event]);
+    input.out(input.json ? eventJson(event, types) : describeEvent(event, types));
     if (event.kind.case === "error") code = 1;
   }
   return code;
@@ -162,7 +209,8 @@ export async function cancelCommand(client: AgentClient, input: CommandInput): P
     reason: option(input, "reason") ?? "",
   });
   if (task === undefined) return 1;
-  input.out(input.json ? taskJson(task) : describeTask(task));
+  const types = await typesFor(client, [task]);
+  input.out(input.json ? taskJson(task, types) : describeTask(task, types));
   return 0;
 }
 
@@ -182,9 +230,25 @@ export async function listCommand(client: AgentClient, input: CommandInput): Pro
     pageToken: option(input, "page-token") ?? "",
     createdAfter: since && timestampFromDate(since),
   });
-  for (const task of response.tasks) input.out(input.json ? taskJson(task) : describeRow(task));
+  const types = input.json ? await typesFor(client, response.tasks) : undefined;
+  for (const task of response.tasks)
+    input.out(input.json ? taskJson(task, types) : describeRow(task));
   if (response.nextPageToken !== "" && !input.json) {
     input.err(`more: cloudagent list --page-token ${response.nextPageToken}`);
+  }
+  return 0;
+}
+
+/** types lists the task types the server runs, its own and its plugins'. */
+export async function typesCommand(client: AgentClient, input: CommandInput): Promise<number> {
+  const { taskTypes } = await client.agent.getCapabilities({});
+  for (const type of taskTypes) {
+    if (input.json) {
+      input.out(JSON.stringify(toJson(TaskTypeInfoSchema, type)));
+      continue;
+    }
+    const origin = type.plugin ? `plugin ${type.plugin}` : "built in";
+    input.out(`${type.name.padEnd(20)} ${origin.padEnd(26)} ${type.description}`);
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-import { toJson } from "@bufbuild/protobuf";
+import { type Registry, toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   type Task,
@@ -26,18 +26,20 @@ export function parseState(name: string): TaskState {
   return state;
 }
 
+// Plugin tasks' inputs and results are Any messages: `types` holds their message types.
+
 /** taskJson is a task in the Protobuf JSON mapping, on one line. */
-export function taskJson(task: Task): string {
-  return JSON.stringify(toJson(TaskSchema, task));
+export function taskJson(task: Task, types?: Registry): string {
+  return JSON.stringify(toJson(TaskSchema, task, { registry: types }));
 }
 
 /** eventJson is an event in the Protobuf JSON mapping, on one line. */
-export function eventJson(event: TaskEvent): string {
-  return JSON.stringify(toJson(TaskEventSchema, event));
+export function eventJson(event: TaskEvent, types?: Registry): string {
+  return JSON.stringify(toJson(TaskEventSchema, event, { registry: types }));
 }
 
 /** describeTask is a task for people: one field per line. */
-export function describeTask(task: Task): string {
+export function describeTask(task: Task, types?: Registry): string {
   const rows: [string, string][] = [
     ["id", task.id],
     ["type", task.type],
@@ -53,19 +55,24 @@ export function describeTask(task: Task): string {
   if (task.createdAt) rows.push(["created", timestampDate(task.createdAt).toISOString()]);
   if (task.startedAt) rows.push(["started", timestampDate(task.startedAt).toISOString()]);
   if (task.finishedAt) rows.push(["finished", timestampDate(task.finishedAt).toISOString()]);
-  if (task.result) rows.push(["result", JSON.stringify(toJson(TaskResultSchema, task.result))]);
+  if (task.result) {
+    rows.push([
+      "result",
+      JSON.stringify(toJson(TaskResultSchema, task.result, { registry: types })),
+    ]);
+  }
   if (task.error) rows.push(["error", `${task.error.code}: ${task.error.message}`]);
   return rows.map(([name, value]) => `${name.padEnd(9)}${value}`).join("\n");
 }
 
 /** describeEvent is an event for people, on one line. */
-export function describeEvent(event: TaskEvent): string {
+export function describeEvent(event: TaskEvent, types?: Registry): string {
   const head = `#${event.sequence} ${stateName(event.state)}`;
   switch (event.kind.case) {
     case "progress":
       return `${head} ${Math.round(event.kind.value.percent)}% ${event.kind.value.note}`.trimEnd();
     case "result":
-      return `${head} ${JSON.stringify(toJson(TaskResultSchema, event.kind.value))}`;
+      return `${head} ${JSON.stringify(toJson(TaskResultSchema, event.kind.value, { registry: types }))}`;
     case "error":
       return `${head} ${event.kind.value.code}: ${event.kind.value.message}`;
     case "stateChange":

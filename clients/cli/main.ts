@@ -3,7 +3,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { migrate, serve } from "../../server/main.js";
 import { createAgentClient } from "../node/client.js";
-import { auditCommand, keysCommand } from "./admin-commands.js";
+import { auditCommand, keysCommand, pluginsCommand } from "./admin-commands.js";
 import {
   checkEndpoint,
   checkProtocol,
@@ -18,6 +18,7 @@ import {
   runCommand,
   statusCommand,
   submitCommand,
+  typesCommand,
   watchCommand,
 } from "./commands.js";
 import { initCommand } from "./init.js";
@@ -30,7 +31,9 @@ const commands = {
   watch: watchCommand,
   cancel: cancelCommand,
   list: listCommand,
+  types: typesCommand,
   keys: keysCommand,
+  plugins: pluginsCommand,
   audit: auditCommand,
 };
 

@@ -12,8 +12,10 @@ Commands:
   serve                     start the server (config: CLOUDAGENT_* variables or --config FILE)
   migrate                   bring the configured database's schema up to date, and exit
                             (SQLite in CLOUDAGENT_DATA_DIR, or CLOUDAGENT_DATABASE_URL)
-  run <type> --data JSON    run a task, show its progress and print its result
+  run <type> --data JSON    run a task, show its progress and print its result; a plugin's
+                            type too (its input's JSON, its schema fetched by reflection)
   submit <type> --data JSON queue a task and print its id
+  types                     list the task types the server runs, with the plugins providing them
   status [<id>]             show a task; without an id, the server's version, health and
                             round-trip latency (a few Pings)
   watch <id>                follow a task's events until it ends (--after N resumes after event N)
@@ -23,6 +25,8 @@ Commands:
   init                      write ~/.cloudagent/config.json (--endpoint, --protocol, --key, --yes)
   keys create|list|revoke   manage API keys (admin): create --name N --scope S [--expires TIME]
   audit                     export the audit trail (admin): --since TIME, --format csv|json
+  plugins list|load|unload  manage plugins (admin): load <entry> (loads it anew if loaded),
+                            unload <name>
 
 Options:
   --endpoint URL            the server (default: CLOUDAGENT_ENDPOINT, the config file, or http://127.0.0.1:8080)
@@ -38,6 +42,7 @@ Options:
 Examples:
   cloudagent run echo --data '{"text":"hello"}'
   cloudagent run delay --data '{"durationMs":2000,"steps":4}'
+  cloudagent run csv-parser --data '{"text":"name,age\\nAda,36"}'
   cloudagent list --state running --json
   cloudagent keys create --name ci --scope tasks:submit --scope tasks:read
 `;

@@ -7,6 +7,7 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { KeyService } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
@@ -54,6 +55,8 @@ export interface AgentClient {
   readonly health: Client<typeof Health>;
   /** The KeyService: API keys, for admins. */
   readonly keys: Client<typeof KeyService>;
+  /** gRPC server reflection: the schemas of plugin tasks (see fetchTypes). */
+  readonly reflection: Client<typeof ServerReflection>;
   /**
    * run submits a task, reports its progress and resolves with its typed result, or rejects
    * with a ConnectError carrying the task's error code. If the stream breaks after the task
@@ -101,6 +104,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     agent: createClient(AgentService, transport),
     health: createClient(Health, transport),
     keys: createClient(KeyService, transport),
+    reflection: createClient(ServerReflection, transport),
     run: (task, runOptions) => runTask(tasks, task, runOptions),
   };
 }

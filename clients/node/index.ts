@@ -11,5 +11,6 @@ export {
   createAgentTransport,
   type Protocol,
 } from "./client.js";
+export { fetchTypes, typeNameOf } from "./plugin-types.js";
 export { connectRealtime } from "./realtime.js";
 export type { RunOptions, TaskInit } from "./run-task.js";

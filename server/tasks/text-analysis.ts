@@ -21,7 +21,7 @@ const defaultKeyPhrases = 10;
 export const textAnalysisTask = defineTask({
   field: "textAnalysis",
   description:
-    "Counts words, sentences and paragraphs, detects the language (58 languages), scores the sentiment (negation and emoji), English readability (Flesch) and the key phrases.",
+    "Counts words, sentences and paragraphs, detects the language (46 languages), scores the sentiment (negation and emoji), English readability (Flesch) and the key phrases.",
   requestSchema: TextAnalysisTaskSchema,
   resultSchema: TextAnalysisResultSchema,
   cpuHeavy: true,
