@@ -2,7 +2,8 @@ import type { Registry } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Task, TaskEvent, TaskResult } from "../../gen/noizylab/agent/v1/task_pb.js";
 import type { AgentClient } from "../node/client.js";
-import { fetchTypes, typeNameOf } from "../node/plugin-types.js";
+import { fetchTypes } from "../node/plugin-types.js";
+import { typeNameOf } from "../shared/task-types.js";
 
 function outputOf(result: TaskResult | undefined): Any[] {
   const output = result?.result.case === "plugin" ? result.result.value.output : undefined;

@@ -3,6 +3,7 @@ export {
   RealtimeError,
   type Subscription,
 } from "../shared/realtime-client.js";
+export { typeNameOf } from "../shared/task-types.js";
 export { type BalancerOptions, createBalancedTransport } from "./balancer.js";
 export {
   type AgentClient,
@@ -11,6 +12,6 @@ export {
   createAgentTransport,
   type Protocol,
 } from "./client.js";
-export { fetchTypes, typeNameOf } from "./plugin-types.js";
+export { fetchTypes } from "./plugin-types.js";
 export { connectRealtime } from "./realtime.js";
 export type { RunOptions, TaskInit } from "./run-task.js";

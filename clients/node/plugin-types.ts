@@ -3,11 +3,6 @@ import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/p
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 
-/** typeNameOf is the message type an Any's type URL names. */
-export function typeNameOf(typeUrl: string): string {
-  return typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
-}
-
 /**
  * fetchTypes asks the server's reflection service for the files declaring the given message
  * types (plugin task inputs and results, which GetCapabilities names), and returns a registry

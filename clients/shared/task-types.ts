@@ -29,3 +29,8 @@ export function taskTypeOf(field: string): string {
 export function specFieldOf(type: string): string {
   return type.replaceAll("-", "_");
 }
+
+/** typeNameOf is the message type an Any's type URL names: the part after its last "/". */
+export function typeNameOf(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
+}

@@ -97,6 +97,9 @@ export function checkDefinition(exported: unknown): PluginDefinition {
     }
     if (typeof task.description !== "string") throw new Error(`${at}.description is required`);
   });
+  const types = plugin.tasks.map((task: { type: string }) => task.type);
+  const repeated = types.find((type, index) => types.indexOf(type) !== index);
+  if (repeated !== undefined) throw new Error(`task type ${repeated} is declared twice`);
   return plugin as unknown as PluginDefinition;
 }
 

@@ -1,6 +1,7 @@
 import { create, type DescMessage, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { typeNameOf } from "../../clients/shared/task-types.js";
 import {
   type PluginResult,
   PluginResultSchema,
@@ -53,7 +54,7 @@ export function createPluginTasks(host: PluginHost, pool?: WorkerPool): PluginTa
     if (input === undefined) {
       throw invalidField(`${path}.input`, `is required: a ${expected} packed in an Any`);
     }
-    if (input.typeUrl.slice(input.typeUrl.lastIndexOf("/") + 1) !== expected) {
+    if (typeNameOf(input.typeUrl) !== expected) {
       throw invalidField(
         `${path}.input`,
         `holds ${input.typeUrl || "no type URL"}; ${task.type} takes ${typeUrlPrefix}${expected}`,
