@@ -7,6 +7,7 @@ export default defineConfig({
       "clients/**/*.test.ts",
       "plugins/**/*.test.ts",
       "examples/**/*.test.ts",
+      "bench/**/*.test.ts",
     ],
     // A throwaway PostgreSQL server for the tests of the PostgreSQL store and of scale-out.
     globalSetup: ["server/store/postgres/postgres-global-setup.ts"],

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system programs the tests use besides npm packages: Chromium (the browser
-# test drives it with playwright-core), openssl (the TLS test makes a certificate) and
-# PostgreSQL's server programs (the tests start a throwaway server of their own).
+# test drives it with playwright-core), openssl (the TLS test makes a certificate),
+# PostgreSQL's server programs (the tests start a throwaway server of their own) and h2load
+# (nghttp2-client: npm run bench drives servers with it, and CI runs its smoke).
 # A no-op when all are present; installs them with apt-get when run as root.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 ||
   missing+=(postgresql)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

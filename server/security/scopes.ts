@@ -30,6 +30,7 @@ const access = new Map<string, Access>([
   [procedure(TaskService, "WatchTask"), Scope.TASKS_READ],
   [procedure(AgentService, "GetCapabilities"), "key"],
   [procedure(AgentService, "Ping"), "key"],
+  [procedure(AgentService, "PingStream"), "key"],
   [procedure(AgentService, "WatchEvents"), Scope.TASKS_READ],
   [procedure(AgentService, "ListAuditEvents"), Scope.ADMIN],
   [procedure(AgentService, "ListPlugins"), Scope.ADMIN],

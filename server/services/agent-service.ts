@@ -56,6 +56,12 @@ export function createAgentService(options: AgentServiceOptions): ServiceImpl<ty
     ping(request) {
       return { payload: request.payload, serverTime: timestampNow() };
     },
+    async *pingStream(request) {
+      checkRange("count", request.count, 1, 100_000);
+      for (let i = 0; i < request.count; i++) {
+        yield { payload: request.payload, serverTime: timestampNow() };
+      }
+    },
     async listAuditEvents(request) {
       checkRange("page_size", request.pageSize, 0, 1_000);
       const cursor = request.pageToken === "" ? undefined : Number(request.pageToken);
