@@ -179,6 +179,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   });
   const listener = createListener({
     handler,
+    streams: handler.stream,
     upgrade: gateway.handleUpgrade,
     headerTimeoutMs: config.headerTimeoutMs,
     maxConcurrentStreams: config.maxConcurrentStreams,

@@ -10,7 +10,7 @@ interface TaskLike {
 }
 
 /** noteTask copies the task a message names or carries into the audit draft. */
-function noteTask(draft: AuditDraft, message: unknown): void {
+export function noteTask(draft: AuditDraft, message: unknown): void {
   const m = message as TaskLike;
   if (typeof m.taskId === "string" && m.taskId !== "") draft.taskId = m.taskId;
   if (typeof m.spec?.task?.case === "string") draft.taskType = taskTypeOf(m.spec.task.case);

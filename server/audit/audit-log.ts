@@ -16,6 +16,8 @@ export interface AuditLogOptions {
 
 /** AuditLog records requests off the hot path: events queue in memory and are written in batches. */
 export interface AuditLog {
+  /** Whether events are recorded at all. */
+  readonly enabled: boolean;
   /** record queues one event, and tells the listeners of onRecord. */
   record(event: MessageInitShape<typeof AuditEventSchema>): void;
   /** onRecord calls listener with every event recorded from now on; returns the unsubscribe. */
@@ -54,6 +56,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   purge().catch(options.onError);
 
   return {
+    enabled: options.enabled,
     record(init) {
       if (!options.enabled) return;
       const event = create(AuditEventSchema, init);

@@ -7,6 +7,7 @@ import * as net from "node:net";
 import type { Duplex } from "node:stream";
 import type { RequestHandler } from "./node-types.js";
 import { routeConnection } from "./protocol-sniffer.js";
+import { type StreamTaker, takeStreams } from "./take-streams.js";
 
 /** UpgradeHandler takes an HTTP/1.1 upgrade request (a WebSocket handshake) and its socket. */
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -14,6 +15,8 @@ export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Bu
 /** ListenerOptions configures the one port everything is served on. */
 export interface ListenerOptions {
   readonly handler: RequestHandler;
+  /** Serves HTTP/2 streams it takes on the core API, before the handler sees them. */
+  readonly streams?: StreamTaker | undefined;
   /** Takes HTTP/1.1 upgrade requests; without it they are refused. */
   readonly upgrade?: UpgradeHandler | undefined;
   /** How long a connection has to send its first bytes, and an HTTP/1.1 request its headers. */
@@ -66,6 +69,7 @@ export function createListener(options: ListenerOptions): Listener {
         handler,
       )
     : http2.createServer({ settings }, handler);
+  if (options.streams) takeStreams(http2Server, options.streams);
   const server: net.Server = options.tls ? http2Server : net.createServer();
   const upgrade: UpgradeHandler = options.upgrade ?? ((_request, socket) => socket.destroy());
   // Over TLS, HTTP/1.1 requests (and so upgrades) reach the HTTP/2 server through allowHTTP1.

@@ -56,6 +56,9 @@ export interface KeyManager {
   bootstrap(dataDir: string): Promise<string | undefined>;
 }
 
+/** How many checked keys are remembered at most. */
+const maxCheckedKeys = 10_000;
+
 const unauthenticated = (message: string) => new ConnectError(message, Code.Unauthenticated);
 
 /** createKeyManager works on the store's keys. */
@@ -86,6 +89,18 @@ export function createKeyManager(keys: KeyStore): KeyManager {
     return { key: made.key, info: infoOf(stored) };
   }
 
+  // Every call presents its key: keys whose secret was checked against a stored hash, and
+  // the caller of each stored key, are remembered (a key's row read anew is checked anew).
+  const checked = new Map<string, Uint8Array>();
+  const callers = new WeakMap<StoredKey, Caller>();
+  function matches(key: string, secret: string, stored: StoredKey): boolean {
+    if (checked.get(key) === stored.secretHash) return true;
+    if (!secretMatches(secret, stored.secretHash)) return false;
+    if (checked.size >= maxCheckedKeys) checked.clear();
+    checked.set(key, stored.secretHash);
+    return true;
+  }
+
   return {
     create,
     async list() {
@@ -104,11 +119,7 @@ export function createKeyManager(keys: KeyStore): KeyManager {
       }
       const parsed = parseKey(key);
       const stored = parsed && (await keys.get(parsed.keyId));
-      if (
-        parsed === undefined ||
-        stored === undefined ||
-        !secretMatches(parsed.secret, stored.secretHash)
-      ) {
+      if (parsed === undefined || stored === undefined || !matches(key, parsed.secret, stored)) {
         throw unauthenticated("unknown API key");
       }
       if (stored.revokedAt !== null) throw unauthenticated(`API key ${stored.keyId} was revoked`);
@@ -117,12 +128,17 @@ export function createKeyManager(keys: KeyStore): KeyManager {
           `API key ${stored.keyId} expired at ${new Date(stored.expiresAt).toISOString()}`,
         );
       }
-      return {
-        keyId: stored.keyId,
-        scopes: new Set(stored.scopes),
-        rateLimit: stored.rateLimit ?? undefined,
-        signing: { key: stored.signingKey, required: stored.requireSignature },
-      };
+      let caller = callers.get(stored);
+      if (caller === undefined) {
+        caller = {
+          keyId: stored.keyId,
+          scopes: new Set(stored.scopes),
+          rateLimit: stored.rateLimit ?? undefined,
+          signing: { key: stored.signingKey, required: stored.requireSignature },
+        };
+        callers.set(stored, caller);
+      }
+      return caller;
     },
     async bootstrap(dataDir) {
       if ((await keys.count()) > 0) return undefined;

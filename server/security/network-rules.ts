@@ -74,11 +74,17 @@ export interface NetworkRules {
   refusalOf(peer: Peer): string | undefined;
 }
 
+/** matcherOf tells whether an address is in the CIDRs; with none, it checks nothing. */
+function matcherOf(entries: readonly string[], setting: string): (address: string) => boolean {
+  const list = blockListOf(entries, setting);
+  return entries.length === 0 ? () => false : (address) => contains(list, address);
+}
+
 /** createNetworkRules compiles the rules once. */
 export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
-  const allow = blockListOf(options.allow, "ipAllow");
-  const deny = blockListOf(options.deny, "ipDeny");
-  const proxies = blockListOf(options.trustedProxies, "trustedProxies");
+  const allowed = matcherOf(options.allow, "ipAllow");
+  const denied = matcherOf(options.deny, "ipDeny");
+  const viaProxy = matcherOf(options.trustedProxies, "trustedProxies");
   const allowCountries = new Set(options.allowCountries.map((c) => c.toUpperCase()));
   const blockCountries = new Set(options.blockCountries.map((c) => c.toUpperCase()));
   const countryRules = allowCountries.size > 0 || blockCountries.size > 0;
@@ -86,7 +92,7 @@ export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
     peerOf(socketAddress, headers) {
       const direct = unmapped(socketAddress);
       const lookUp = (ip: string) => options.countryOf?.(ip)?.toUpperCase() ?? "";
-      if (!contains(proxies, direct)) return { ip: direct, country: lookUp(direct) };
+      if (!viaProxy(direct)) return { ip: direct, country: lookUp(direct) };
       const forwarded = forwardedFor(headers);
       const ip = forwarded && isIP(unmapped(forwarded)) ? unmapped(forwarded) : direct;
       const header = headers[options.countryHeader];
@@ -98,9 +104,8 @@ export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
       };
     },
     refusalOf(peer) {
-      if (contains(deny, peer.ip)) return `address ${peer.ip} is denied`;
-      if (options.allow.length > 0 && !contains(allow, peer.ip))
-        return `address ${peer.ip} is not allowed`;
+      if (denied(peer.ip)) return `address ${peer.ip} is denied`;
+      if (options.allow.length > 0 && !allowed(peer.ip)) return `address ${peer.ip} is not allowed`;
       if (!countryRules) return undefined;
       if (peer.country === "" || peer.country === "XX") {
         return options.allowUnknownCountry

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { ConnectError } from "@connectrpc/connect";
 import {
   codeToHttpStatus,
@@ -23,7 +24,7 @@ const maxDiscardedBytes = 4 * 1024 * 1024;
  * instead of the answer), and an HTTP/1.1 connection could not be reused. A body past the
  * cap cuts the connection instead.
  */
-export function discardBody(request: NodeRequest): Promise<void> {
+export function discardBody(request: Readable): Promise<void> {
   if (request.readableEnded) return Promise.resolve();
   return new Promise((resolve) => {
     let received = 0;
@@ -34,31 +35,35 @@ export function discardBody(request: NodeRequest): Promise<void> {
     request.once("end", resolve);
     request.once("close", resolve);
     request.once("error", resolve);
+    // A body that was paused part-way is let flow again.
+    request.resume();
   });
 }
 
+/** RefusalAnswer is what a refusal is answered with, in the request's protocol. */
+export interface RefusalAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body?: Uint8Array;
+}
+
 /**
- * writeRefusal answers a request with an error in its own protocol, never parsing its body:
- * a trailers-only response for gRPC and gRPC-Web, an end-stream message for Connect streams,
- * and a JSON error with the matching HTTP status for Connect unary calls.
+ * refusalAnswer is the answer to a refused request, never parsing its body: a trailers-only
+ * response for gRPC and gRPC-Web, an end-stream message for Connect streams, and a JSON
+ * error with the matching HTTP status for Connect unary calls.
  */
-export async function writeRefusal(
-  request: NodeRequest,
-  response: NodeResponse,
+export function refusalAnswer(
+  contentType: string,
   error: ConnectError,
   extraHeaders: Record<string, string> = {},
-): Promise<void> {
-  await discardBody(request);
-  const contentType = String(request.headers["content-type"] ?? "");
+): RefusalAnswer {
   const protocol = protocolOf(contentType);
   if (protocol !== "connect") {
     const headers: Record<string, string> = { ...extraHeaders, "content-type": contentType };
     setTrailerStatus(new Headers(), error).forEach((value, name) => {
       headers[name] = value;
     });
-    response.writeHead(200, headers);
-    response.end();
-    return;
+    return { status: 200, headers };
   }
   if (contentType.startsWith("application/connect+")) {
     const json = new TextEncoder().encode(
@@ -68,11 +73,29 @@ export async function writeRefusal(
     envelope[0] = 0b10; // end of stream
     new DataView(envelope.buffer).setUint32(1, json.byteLength);
     envelope.set(json, 5);
-    response.writeHead(200, { ...extraHeaders, "content-type": contentType });
-    response.end(envelope);
-    return;
+    return {
+      status: 200,
+      headers: { ...extraHeaders, "content-type": contentType },
+      body: envelope,
+    };
   }
-  const status = codeToHttpStatus(error.code);
-  response.writeHead(status, { ...extraHeaders, "content-type": "application/json" });
-  response.end(errorToJsonBytes(error, undefined));
+  return {
+    status: codeToHttpStatus(error.code),
+    headers: { ...extraHeaders, "content-type": "application/json" },
+    body: errorToJsonBytes(error, undefined),
+  };
+}
+
+/** writeRefusal answers a refused request (see refusalAnswer) once its body has arrived. */
+export async function writeRefusal(
+  request: NodeRequest,
+  response: NodeResponse,
+  error: ConnectError,
+  extraHeaders: Record<string, string> = {},
+): Promise<void> {
+  await discardBody(request);
+  const answer = refusalAnswer(String(request.headers["content-type"] ?? ""), error, extraHeaders);
+  response.writeHead(answer.status, answer.headers);
+  if (answer.body) response.end(answer.body);
+  else response.end();
 }

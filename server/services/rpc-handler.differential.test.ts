@@ -14,6 +14,7 @@ import {
 } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { loadConfig } from "../config.js";
+import { takeStreams } from "../listener/take-streams.js";
 import { createDoor } from "../security/door.js";
 import { doorOptionsOf } from "../security/door-config.js";
 import { createKeyManager } from "../security/key-manager.js";
@@ -88,7 +89,9 @@ beforeAll(async () => {
   });
   const adapter = connectNodeAdapter({ routes, ...routerOptions });
   stock = createServer(adapter);
-  ours = createServer((request, response) => handler(request, response));
+  ours = createServer(handler);
+  // Unary calls in gRPC and Connect binary take our fast path: it must answer alike too.
+  takeStreams(ours, handler.stream);
   stock1 = createHttpServer(adapter);
   ours1 = createHttpServer((request, response) => handler(request, response));
   urls.stock = await listen(stock);

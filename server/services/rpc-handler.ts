@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import {
   Code,
@@ -15,15 +16,27 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
-import { createAuditInterceptor } from "../audit/audit-interceptor.js";
+import { createAuditInterceptor, noteTask } from "../audit/audit-interceptor.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { NodeRequest, NodeResponse, RequestHandler } from "../listener/node-types.js";
 import { type AuditDraft, kAudit, kCaller } from "../security/context.js";
 import { type Admission, asRefusal, type Door } from "../security/door.js";
-import { discardBody, protocolOf, writeRefusal } from "../security/refusal-response.js";
+import {
+  discardBody,
+  protocolOf,
+  refusalAnswer,
+  writeRefusal,
+} from "../security/refusal-response.js";
 import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
 import { createCors } from "./cors.js";
+import {
+  type FastProtocol,
+  fastProtocolOf,
+  recordUnaryRoutes,
+  serveUnary,
+  type UnaryRoute,
+} from "./unary-fast-path.js";
 
 /** RpcHandlerOptions wire the RPC handler to the services, the door and the audit trail. */
 export interface RpcHandlerOptions {
@@ -97,19 +110,41 @@ async function codeOfResponse(
 }
 
 /**
+ * RpcHandler serves requests through Node's compatibility API, and takes HTTP/2 unary calls
+ * in gRPC and Connect binary straight off their streams (see unary-fast-path.ts): the same
+ * answers, byte for byte, for a fraction of the work.
+ */
+export interface RpcHandler extends RequestHandler {
+  /** stream serves a call on the fast path and returns true, or returns false to leave it. */
+  stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
+}
+
+/**
  * createRpcHandler serves Connect, gRPC and gRPC-Web like connect-node's adapter, with the
  * door in front: network rules, key, scope and rate are checked from the headers alone, so a
  * refused caller's body is never parsed (only let through and dropped). A signed request's body
  * is read whole and verified before the handler sees it. Every request, allowed or refused,
  * leaves an audit event.
  */
-export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
+export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
+  const acceptCompression = options.router.acceptCompression ?? [
+    compressionGzip,
+    compressionBrotli,
+  ];
   const router = createConnectRouter({
-    acceptCompression: [compressionGzip, compressionBrotli],
+    acceptCompression,
     ...options.router,
     interceptors: [createAuditInterceptor(), ...(options.router.interceptors ?? [])],
   });
-  options.routes(router);
+  const limits = {
+    readMaxBytes: options.router.readMaxBytes ?? 0xffffffff,
+    writeMaxBytes: options.router.writeMaxBytes ?? 0xffffffff,
+    acceptCompression,
+    compressMinBytes: options.router.compressMinBytes ?? 1024,
+  };
+  const fast = recordUnaryRoutes(router, limits);
+  // Interceptors of the router's own would not run on the fast path: it is off with them.
+  options.routes(options.router.interceptors?.length ? router : fast.router);
   const handlers = new Map<string, UniversalHandler>(
     router.handlers.map((h) => [h.requestPath, h]),
   );
@@ -203,23 +238,22 @@ export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
     );
   }
 
-  const cors = createCors(options.corsOrigins);
-  return (request, response) => {
-    // A browser's preflight carries no key: it is answered before the door, and not audited.
-    if (cors.answerPreflight(request, response)) return;
-    cors.allow(request, response);
+  /**
+   * audited starts a request's audit draft; the returned function writes its event, when the
+   * response has closed.
+   */
+  function audited(procedure: string, peerIp: string, headers: IncomingHttpHeaders) {
     const started = performance.now();
     const draft: AuditDraft = {
       time: timestampNow(),
-      procedure: (request.url ?? "").split("?", 1)[0] ?? "",
-      peerIp: request.socket?.remoteAddress ?? "",
-      userAgent: String(request.headers["user-agent"] ?? ""),
-      protocol: protocolOf(String(request.headers["content-type"] ?? "")),
+      procedure,
+      peerIp,
+      userAgent: String(headers["user-agent"] ?? ""),
+      protocol: protocolOf(String(headers["content-type"] ?? "")),
     };
     const meter: Meter = { in: 0, out: 0 };
-    let closed = false;
-    response.once("close", () => {
-      closed = true;
+    const record = () => {
+      if (!options.audit.enabled) return;
       options.audit.record({
         ...draft,
         code: draft.code || "canceled",
@@ -227,6 +261,85 @@ export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
         bytesIn: BigInt(meter.in),
         bytesOut: BigInt(meter.out),
       });
+    };
+    return { draft, meter, record };
+  }
+
+  async function serveFast(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    route: UnaryRoute,
+    protocol: FastProtocol,
+    draft: AuditDraft,
+    meter: Meter,
+  ): Promise<void> {
+    const path = draft.procedure ?? "";
+    const refuse = async (error: ConnectError, extraHeaders?: Record<string, string>) => {
+      draft.code = codeToString(error.code);
+      draft.reason = error.rawMessage;
+      await discardBody(stream);
+      const answer = refusalAnswer(String(headers["content-type"]), error, extraHeaders);
+      stream.respond({ ":status": answer.status, ...answer.headers }, { endStream: !answer.body });
+      if (answer.body) stream.end(answer.body);
+    };
+    let admission: Admission;
+    try {
+      admission = await options.door.admit({ path, headers, socketAddress: draft.peerIp ?? "" });
+    } catch (error) {
+      const refusal = asRefusal(error);
+      draft.keyId = refusal.keyId;
+      draft.peerIp = refusal.peer.ip;
+      draft.country = refusal.peer.country;
+      return refuse(refusal.error, refusal.headers);
+    }
+    const { caller, peer } = admission;
+    draft.keyId = caller?.keyId ?? "";
+    draft.peerIp = peer.ip;
+    draft.country = peer.country;
+    if (caller?.signing?.required) {
+      // A key that must sign gets the refusal the general path gives an unsigned request.
+      try {
+        await verifySignature({
+          caller,
+          path,
+          headers,
+          body: new Uint8Array(),
+          keys: options.keys,
+          now: Math.floor(Date.now() / 1000),
+        });
+      } catch (error) {
+        return refuse(ConnectError.from(error));
+      }
+    }
+    const outcome = await serveUnary(stream, headers, {
+      route,
+      protocol,
+      limits,
+      jsonOptions: options.router.jsonOptions,
+      contextValues: createContextValues().set(kCaller, caller).set(kAudit, draft),
+      shutdownSignal: options.router.shutdownSignal,
+      note: (message) => noteTask(draft, message),
+    });
+    draft.code = outcome.code;
+    meter.in = outcome.bytesIn;
+    meter.out = outcome.bytesOut;
+  }
+
+  const cors = createCors(options.corsOrigins);
+  const handler = (request: NodeRequest, response: NodeResponse) => {
+    // A browser's preflight carries no key: it is answered before the door, and not audited.
+    if (cors.answerPreflight(request, response)) return;
+    cors.allow(request, response);
+    const procedure = (request.url ?? "").split("?", 1)[0] ?? "";
+    const { draft, meter, record } = audited(
+      procedure,
+      request.socket?.remoteAddress ?? "",
+      request.headers,
+    );
+    let closed = false;
+    response.once("close", () => {
+      closed = true;
+      record();
     });
     serve(request, response, draft, meter).catch((error: unknown) => {
       // A caller that went away mid-stream is no error of ours: the audit says "canceled".
@@ -238,4 +351,24 @@ export function createRpcHandler(options: RpcHandlerOptions): RequestHandler {
       options.onError(error);
     });
   };
+  return Object.assign(handler, {
+    stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean {
+      const path = headers[":path"] ?? "";
+      const route = fast.routes.get(path);
+      const protocol = route && fastProtocolOf(headers);
+      if (route === undefined || protocol === undefined) return false;
+      const { draft, meter, record } = audited(
+        path,
+        stream.session?.socket?.remoteAddress ?? "",
+        headers,
+      );
+      stream.once("close", record);
+      serveFast(stream, headers, route, protocol, draft, meter).catch((error: unknown) => {
+        if (stream.closed || stream.destroyed) return;
+        if (!stream.headersSent) stream.respond({ ":status": 500 }, { endStream: true });
+        options.onError(error);
+      });
+      return true;
+    },
+  });
 }

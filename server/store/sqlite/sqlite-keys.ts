@@ -1,9 +1,10 @@
 import type Database from "better-sqlite3";
 import { type KeyRow, keyColumns, keyFromRow, keyValues } from "../key-rows.js";
-import type { KeyStore } from "../key-store.js";
+import type { KeyStore, StoredKey } from "../key-store.js";
 
 /**
- * createSqliteKeyStore keeps API keys in the api_keys table, and request nonces in
+ * createSqliteKeyStore keeps API keys in the api_keys table (read through a cache: only this
+ * process writes the file, and it keeps the cache in step), and request nonces in
  * request_nonces through nonceDb: a connection to the same file with synchronous=NORMAL, so
  * recording a nonce costs no fsync (a power cut may forget nonces of the last moments; a crash
  * of the process does not).
@@ -28,6 +29,15 @@ export function createSqliteKeyStore(db: Database.Database, nonceDb: Database.Da
     forgetNonces.run(Date.now());
     return insertNonce.run(keyId, nonce, expiresAt).changes === 1;
   });
+  // Every call checks its key: the keys read so far, by id. (Unknown ids are not kept: a
+  // caller sending made-up ones must not fill memory.)
+  const cache = new Map<string, StoredKey>();
+  const read = (keyId: string) => {
+    const row = select.get(keyId);
+    const key = row && keyFromRow(row);
+    if (key) cache.set(keyId, key);
+    return key;
+  };
   return {
     async useNonce(keyId, nonce, expiresAt) {
       return useNonce.immediate(keyId, nonce, expiresAt);
@@ -37,18 +47,17 @@ export function createSqliteKeyStore(db: Database.Database, nonceDb: Database.Da
       insert.run(
         ...keyValues(key).map((value) => (typeof value === "boolean" ? Number(value) : value)),
       );
+      cache.delete(key.keyId);
     },
     async get(keyId) {
-      const row = select.get(keyId);
-      return row && keyFromRow(row);
+      return cache.get(keyId) ?? read(keyId);
     },
     async list() {
       return selectAll.all().map(keyFromRow);
     },
     async revoke(keyId, at) {
       revoke.run(at, keyId);
-      const row = select.get(keyId);
-      return row && keyFromRow(row);
+      return read(keyId);
     },
     async count() {
       return (count.get() as { n: number }).n;

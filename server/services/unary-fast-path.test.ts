@@ -1,0 +1,85 @@
+import { createServer, type Http2Server, type ServerHttp2Session } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
+import { createAuditLog } from "../audit/audit-log.js";
+import { takeStreams } from "../listener/take-streams.js";
+import type { Door } from "../security/door.js";
+import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
+import type { Store } from "../store/store.js";
+import { createRpcHandler } from "./rpc-handler.js";
+
+let store: Store;
+let server: Http2Server;
+let baseUrl: string;
+let taken = 0;
+const sessions: ServerHttp2Session[] = [];
+
+beforeAll(async () => {
+  store = createSqliteStore({ path: ":memory:" });
+  // A door that takes its time: a call without a body has ended before it is read.
+  const peer = { ip: "127.0.0.1", country: "" };
+  const door: Door = {
+    screen: () => peer,
+    async admit() {
+      await sleep(20);
+      return { caller: undefined, peer };
+    },
+  };
+  const handler = createRpcHandler({
+    routes: (router) =>
+      router.service(AgentService, {
+        ping: (request) => ({ payload: request.payload, serverTime: timestampNow() }),
+      }),
+    router: {},
+    door,
+    audit: createAuditLog({
+      store: store.audit,
+      retentionDays: 1,
+      flushIntervalMs: 1_000,
+      enabled: false,
+      onError: () => {},
+    }),
+    keys: store.keys,
+    maxMessageBytes: 1024,
+    corsOrigins: [],
+    onError: (error) => {
+      throw error;
+    },
+  });
+  server = createServer(handler);
+  server.on("session", (session) => sessions.push(session));
+  takeStreams(server, (stream, headers) => {
+    const took = handler.stream(stream, headers);
+    if (took) taken++;
+    return took;
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  for (const session of sessions) session.destroy();
+  await new Promise((resolve) => server.close(resolve));
+  await store.close();
+});
+
+describe("the unary fast path", () => {
+  it("answers calls whose body ended before the door let them in, in gRPC and Connect", async () => {
+    for (const transport of [
+      createGrpcTransport({ baseUrl }),
+      createConnectTransport({ baseUrl, httpVersion: "2" }),
+    ]) {
+      const client = createClient(AgentService, transport);
+      // An empty message is an empty Connect body; gRPC still frames it.
+      expect((await client.ping({})).payload).toEqual(new Uint8Array());
+      const payload = new Uint8Array([1, 2, 3]);
+      expect((await client.ping({ payload })).payload).toEqual(payload);
+    }
+    expect(taken).toBe(4);
+  });
+});
