@@ -66,6 +66,13 @@ interface Meter {
   out: number;
 }
 
+/** AuditedCall is a request's audit draft, its byte counts, and when it started. */
+interface AuditedCall {
+  readonly draft: AuditDraft;
+  readonly meter: Meter;
+  readonly started: number;
+}
+
 async function* counted(
   body: AsyncIterable<Uint8Array>,
   add: (n: number) => void,
@@ -107,6 +114,22 @@ async function codeOfResponse(
       body: replay(body),
     },
   };
+}
+
+/** refuseStream answers a refused call on its HTTP/2 stream, once its body has arrived. */
+async function refuseStream(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  draft: AuditDraft,
+  error: ConnectError,
+  extraHeaders?: Record<string, string>,
+): Promise<void> {
+  draft.code = codeToString(error.code);
+  draft.reason = error.rawMessage;
+  await discardBody(stream);
+  const answer = refusalAnswer(String(headers["content-type"]), error, extraHeaders);
+  stream.respond({ ":status": answer.status, ...answer.headers }, { endStream: !answer.body });
+  if (answer.body) stream.end(answer.body);
 }
 
 /**
@@ -238,12 +261,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     );
   }
 
-  /**
-   * audited starts a request's audit draft; the returned function writes its event, when the
-   * response has closed.
-   */
-  function audited(procedure: string, peerIp: string, headers: IncomingHttpHeaders) {
-    const started = performance.now();
+  /** audited starts a request's audit draft (see recordAudit). */
+  function audited(procedure: string, peerIp: string, headers: IncomingHttpHeaders): AuditedCall {
     const draft: AuditDraft = {
       time: timestampNow(),
       procedure,
@@ -251,18 +270,19 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       userAgent: String(headers["user-agent"] ?? ""),
       protocol: protocolOf(String(headers["content-type"] ?? "")),
     };
-    const meter: Meter = { in: 0, out: 0 };
-    const record = () => {
-      if (!options.audit.enabled) return;
-      options.audit.record({
-        ...draft,
-        code: draft.code || "canceled",
-        durationMs: Math.round(performance.now() - started),
-        bytesIn: BigInt(meter.in),
-        bytesOut: BigInt(meter.out),
-      });
-    };
-    return { draft, meter, record };
+    return { draft, meter: { in: 0, out: 0 }, started: performance.now() };
+  }
+
+  /** recordAudit writes a request's audit event, once its response has closed. */
+  function recordAudit({ draft, meter, started }: AuditedCall): void {
+    if (!options.audit.enabled) return;
+    options.audit.record({
+      ...draft,
+      code: draft.code || "canceled",
+      durationMs: Math.round(performance.now() - started),
+      bytesIn: BigInt(meter.in),
+      bytesOut: BigInt(meter.out),
+    });
   }
 
   async function serveFast(
@@ -274,14 +294,6 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     meter: Meter,
   ): Promise<void> {
     const path = draft.procedure ?? "";
-    const refuse = async (error: ConnectError, extraHeaders?: Record<string, string>) => {
-      draft.code = codeToString(error.code);
-      draft.reason = error.rawMessage;
-      await discardBody(stream);
-      const answer = refusalAnswer(String(headers["content-type"]), error, extraHeaders);
-      stream.respond({ ":status": answer.status, ...answer.headers }, { endStream: !answer.body });
-      if (answer.body) stream.end(answer.body);
-    };
     let admission: Admission;
     try {
       admission = await options.door.admit({ path, headers, socketAddress: draft.peerIp ?? "" });
@@ -290,7 +302,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       draft.keyId = refusal.keyId;
       draft.peerIp = refusal.peer.ip;
       draft.country = refusal.peer.country;
-      return refuse(refusal.error, refusal.headers);
+      return refuseStream(stream, headers, draft, refusal.error, refusal.headers);
     }
     const { caller, peer } = admission;
     draft.keyId = caller?.keyId ?? "";
@@ -308,7 +320,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
           now: Math.floor(Date.now() / 1000),
         });
       } catch (error) {
-        return refuse(ConnectError.from(error));
+        return refuseStream(stream, headers, draft, ConnectError.from(error));
       }
     }
     const outcome = await serveUnary(stream, headers, {
@@ -331,17 +343,13 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     if (cors.answerPreflight(request, response)) return;
     cors.allow(request, response);
     const procedure = (request.url ?? "").split("?", 1)[0] ?? "";
-    const { draft, meter, record } = audited(
-      procedure,
-      request.socket?.remoteAddress ?? "",
-      request.headers,
-    );
+    const call = audited(procedure, request.socket?.remoteAddress ?? "", request.headers);
     let closed = false;
     response.once("close", () => {
       closed = true;
-      record();
+      recordAudit(call);
     });
-    serve(request, response, draft, meter).catch((error: unknown) => {
+    serve(request, response, call.draft, call.meter).catch((error: unknown) => {
       // A caller that went away mid-stream is no error of ours: the audit says "canceled".
       if (closed) return;
       if (!response.headersSent) {
@@ -357,17 +365,15 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       const route = fast.routes.get(path);
       const protocol = route && fastProtocolOf(headers);
       if (route === undefined || protocol === undefined) return false;
-      const { draft, meter, record } = audited(
-        path,
-        stream.session?.socket?.remoteAddress ?? "",
-        headers,
+      const call = audited(path, stream.session?.socket?.remoteAddress ?? "", headers);
+      stream.once("close", () => recordAudit(call));
+      serveFast(stream, headers, route, protocol, call.draft, call.meter).catch(
+        (error: unknown) => {
+          if (stream.closed || stream.destroyed) return;
+          if (!stream.headersSent) stream.respond({ ":status": 500 }, { endStream: true });
+          options.onError(error);
+        },
       );
-      stream.once("close", record);
-      serveFast(stream, headers, route, protocol, draft, meter).catch((error: unknown) => {
-        if (stream.closed || stream.destroyed) return;
-        if (!stream.headersSent) stream.respond({ ":status": 500 }, { endStream: true });
-        options.onError(error);
-      });
       return true;
     },
   });

@@ -18,6 +18,7 @@ import {
   taskColumns,
   taskFromRow,
 } from "../task-rows.js";
+import { groupCommit } from "./group-commit.js";
 import { migrations } from "./migrations.js";
 import { createSqliteAuditStore } from "./sqlite-audit.js";
 import { createSqliteKeyStore } from "./sqlite-keys.js";
@@ -144,6 +145,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }),
   );
 
+  // Submits arriving together commit together: one fsync for a batch (see groupCommit).
+  const insertTaskBatch = db.transaction((batch: (readonly NewTask[])[]) => batch.map(insertTasks));
+  const commitTasks = groupCommit(
+    (batch: (readonly NewTask[])[]) => insertTaskBatch.immediate(batch),
+    (tasks: readonly NewTask[]) => insertTasks.immediate(tasks),
+  );
+
   const appendEvent = db.transaction(
     (event: TaskEvent, expected: readonly TaskState[], leaseOwner?: string) => {
       const row = selectTask.get(event.taskId);
@@ -175,8 +183,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // One instance uses a SQLite file: its rate-limit buckets need not leave its memory.
     shared: false,
     rateLimiter: createRateLimiter(),
-    async insertTasks(tasks) {
-      return insertTasks.immediate(tasks);
+    insertTasks(tasks) {
+      return commitTasks(tasks);
     },
     async getTask(id) {
       const row = selectTask.get(id);
