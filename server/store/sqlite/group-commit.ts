@@ -26,7 +26,9 @@ export function groupCommit<Input, Output>(
       }
       return;
     }
-    batch.forEach((call, i) => call.resolve(outputs[i] as Output));
+    batch.forEach((call, i) => {
+      call.resolve(outputs[i] as Output);
+    });
   }
 
   return (input) =>
