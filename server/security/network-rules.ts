@@ -88,11 +88,11 @@ export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
   const allowCountries = new Set(options.allowCountries.map((c) => c.toUpperCase()));
   const blockCountries = new Set(options.blockCountries.map((c) => c.toUpperCase()));
   const countryRules = allowCountries.size > 0 || blockCountries.size > 0;
+  const countryOf = (ip: string) => options.countryOf?.(ip)?.toUpperCase() ?? "";
   return {
     peerOf(socketAddress, headers) {
       const direct = unmapped(socketAddress);
-      const lookUp = (ip: string) => options.countryOf?.(ip)?.toUpperCase() ?? "";
-      if (!viaProxy(direct)) return { ip: direct, country: lookUp(direct) };
+      if (!viaProxy(direct)) return { ip: direct, country: countryOf(direct) };
       const forwarded = forwardedFor(headers);
       const ip = forwarded && isIP(unmapped(forwarded)) ? unmapped(forwarded) : direct;
       const header = headers[options.countryHeader];
@@ -100,7 +100,7 @@ export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
       return {
         ip,
         country:
-          typeof header === "string" && header.trim() ? header.trim().toUpperCase() : lookUp(ip),
+          typeof header === "string" && header.trim() ? header.trim().toUpperCase() : countryOf(ip),
       };
     },
     refusalOf(peer) {

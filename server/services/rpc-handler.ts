@@ -30,12 +30,13 @@ import {
 import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
 import { createCors } from "./cors.js";
+import { serveServerStream } from "./stream-fast-path.js";
 import {
   type FastProtocol,
+  type FastRoute,
   fastProtocolOf,
-  recordUnaryRoutes,
+  recordFastRoutes,
   serveUnary,
-  type UnaryRoute,
 } from "./unary-fast-path.js";
 
 /** RpcHandlerOptions wire the RPC handler to the services, the door and the audit trail. */
@@ -165,7 +166,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     acceptCompression,
     compressMinBytes: options.router.compressMinBytes ?? 1024,
   };
-  const fast = recordUnaryRoutes(router, limits);
+  const fast = recordFastRoutes(router, limits);
   // Interceptors of the router's own would not run on the fast path: it is off with them.
   options.routes(options.router.interceptors?.length ? router : fast.router);
   const handlers = new Map<string, UniversalHandler>(
@@ -288,7 +289,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
   async function serveFast(
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
-    route: UnaryRoute,
+    route: FastRoute,
     protocol: FastProtocol,
     draft: AuditDraft,
     meter: Meter,
@@ -323,7 +324,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
         return refuseStream(stream, headers, draft, ConnectError.from(error));
       }
     }
-    const outcome = await serveUnary(stream, headers, {
+    const serve = route.method.methodKind === "unary" ? serveUnary : serveServerStream;
+    const outcome = await serve(stream, headers, {
       route,
       protocol,
       limits,
@@ -365,6 +367,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       const route = fast.routes.get(path);
       const protocol = route && fastProtocolOf(headers);
       if (route === undefined || protocol === undefined) return false;
+      // Server streams take the fast path in gRPC only.
+      if (route.method.methodKind !== "unary" && protocol !== "grpc") return false;
       const call = audited(path, stream.session?.socket?.remoteAddress ?? "", headers);
       stream.once("close", () => recordAudit(call));
       serveFast(stream, headers, route, protocol, call.draft, call.meter).catch(

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import {
   create,
   type DescMessage,
+  type DescMethodServerStreaming,
   type DescMethodUnary,
   isMessage,
   type Message,
@@ -18,11 +19,6 @@ import {
   compressionNegotiate,
   createMethodSerializationLookup,
   type MethodSerializationLookup,
-  pipe,
-  readAllBytes,
-  transformDecompressEnvelope,
-  transformParseEnvelope,
-  transformSplitEnvelope,
 } from "@connectrpc/connect/protocol";
 import {
   codeToHttpStatus,
@@ -33,10 +29,11 @@ import {
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
+import { FastContext, inputOf, readBody, toNode } from "./fast-call.js";
 
-/** UnaryRoute is a unary method as a service registered it. */
-export interface UnaryRoute {
-  readonly method: DescMethodUnary;
+/** FastRoute is a unary or server-streaming method as a service registered it. */
+export interface FastRoute {
+  readonly method: DescMethodUnary | DescMethodServerStreaming;
   readonly impl: (request: Message, context: HandlerContext) => unknown;
   readonly serialization: MethodSerializationLookup<DescMessage, DescMessage>;
 }
@@ -51,15 +48,15 @@ export interface FastPathLimits {
 }
 
 /**
- * recordUnaryRoutes wraps a router so the unary methods registered on it are also noted, with
- * their implementations, for the fast path. Services registered with options of their own
- * (interceptors, limits) are left to the router alone.
+ * recordFastRoutes wraps a router so the unary and server-streaming methods registered on it
+ * are also noted, with their implementations, for the fast path. Services registered with
+ * options of their own (interceptors, limits) are left to the router alone.
  */
-export function recordUnaryRoutes(
+export function recordFastRoutes(
   router: ConnectRouter,
   limits: FastPathLimits,
-): { router: ConnectRouter; routes: Map<string, UnaryRoute> } {
-  const routes = new Map<string, UnaryRoute>();
+): { router: ConnectRouter; routes: Map<string, FastRoute> } {
+  const routes = new Map<string, FastRoute>();
   const recording: ConnectRouter = {
     get handlers() {
       return router.handlers;
@@ -69,10 +66,11 @@ export function recordUnaryRoutes(
       if (options !== undefined) return recording;
       for (const method of service.methods) {
         const fn = (impl as Record<string, unknown>)[method.localName];
-        if (method.methodKind !== "unary" || typeof fn !== "function") continue;
+        const kind = method.methodKind;
+        if ((kind !== "unary" && kind !== "server_streaming") || typeof fn !== "function") continue;
         routes.set(`/${service.typeName}/${method.name}`, {
-          method: method as DescMethodUnary,
-          impl: fn.bind(impl) as UnaryRoute["impl"],
+          method: method as FastRoute["method"],
+          impl: fn.bind(impl) as FastRoute["impl"],
           serialization: createMethodSerializationLookup(method, undefined, undefined, limits),
         });
       }
@@ -117,166 +115,9 @@ export function fastProtocolOf(headers: IncomingHttpHeaders): FastProtocol | und
   return undefined;
 }
 
-/**
- * FastContext is a fast call's handler context: its signal and headers are made only when a
- * handler uses them.
- */
-class FastContext implements HandlerContext {
-  readonly requestMethod = "POST";
-  readonly service;
-  private header: Headers | undefined;
-  private trailer: Headers | undefined;
-  private request: Headers | undefined;
-  private controller: AbortController | undefined;
-
-  constructor(
-    readonly method: DescMethodUnary,
-    readonly protocolName: string,
-    readonly url: string,
-    readonly values: ContextValues,
-    private readonly headers: IncomingHttpHeaders,
-    private readonly stream: ServerHttp2Stream,
-    private readonly shutdownSignal: AbortSignal | undefined,
-  ) {
-    this.service = method.parent;
-  }
-
-  timeoutMs(): number | undefined {
-    return undefined;
-  }
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      const controller = new AbortController();
-      this.controller = controller;
-      const abort = () =>
-        controller.abort(new ConnectError("operation was aborted", Code.Canceled));
-      this.stream.once("aborted", abort);
-      this.shutdownSignal?.addEventListener("abort", abort, { once: true });
-    }
-    return this.controller.signal;
-  }
-
-  get requestHeader(): Headers {
-    if (this.request === undefined) {
-      this.request = new Headers();
-      for (const [name, value] of Object.entries(this.headers)) {
-        if (name.startsWith(":") || value === undefined) continue;
-        for (const item of Array.isArray(value) ? value : [value]) this.request.append(name, item);
-      }
-    }
-    return this.request;
-  }
-
-  get responseHeader(): Headers {
-    this.header ??= new Headers();
-    return this.header;
-  }
-
-  get responseTrailer(): Headers {
-    this.trailer ??= new Headers();
-    return this.trailer;
-  }
-
-  headersSet(): Headers | undefined {
-    return this.header;
-  }
-
-  trailersSet(): Headers | undefined {
-    return this.trailer;
-  }
-}
-
-/** Body is what was read of a request body: all of it, or the first part past a limit. */
-interface Body {
-  readonly chunks: Buffer[];
-  readonly size: number;
-  readonly complete: boolean;
-}
-
-/** readBody reads a stream's body, stopping once it holds more than `limit` bytes. */
-function readBody(stream: ServerHttp2Stream, limit: number): Promise<Body> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // A call without a body may have ended already (nothing was buffered, so nothing is lost).
-  if (stream.readableEnded) return Promise.resolve({ chunks, size, complete: true });
-  // (Listeners are written in place, unnamed: named closures cost a call each under tsx.)
-  return new Promise((resolve) => {
-    stream.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.byteLength;
-      if (size > limit) {
-        stream.removeAllListeners("data");
-        stream.pause();
-        resolve({ chunks, size, complete: false });
-      }
-    });
-    // Whichever comes first; a promise settles once.
-    stream.once("end", () => resolve({ chunks, size, complete: true }));
-    stream.once("close", () => resolve({ chunks, size, complete: true }));
-  });
-}
-
-async function* rest(body: Body, stream: ServerHttp2Stream): AsyncIterable<Uint8Array> {
-  yield* body.chunks;
-  if (!body.complete) yield* stream as AsyncIterable<Uint8Array>;
-}
-
-const one = (body: Body) =>
-  body.chunks.length === 1 ? (body.chunks[0] as Buffer) : Buffer.concat(body.chunks, body.size);
-
-/**
- * inputOf parses the call's one request message. A body that is one plain message is parsed
- * at once; any other (too large, several or compressed envelopes) goes through connect's own
- * readers, so its error is the one connect gives.
- */
-async function inputOf(
-  route: UnaryRoute,
-  protocol: FastProtocol,
-  body: Body,
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
-  limits: FastPathLimits,
-): Promise<Message> {
-  const parser = route.serialization.getI(true);
-  if (body.complete) {
-    const bytes = one(body);
-    if (protocol === "connect") return parser.parse(bytes);
-    if (bytes.length >= 5 && bytes[0] === 0 && bytes.readUInt32BE(1) === bytes.length - 5) {
-      return parser.parse(bytes.subarray(5));
-    }
-  }
-  if (protocol === "connect") {
-    const length = headers["content-length"] ?? null;
-    return parser.parse(await readAllBytes(rest(body, stream), limits.readMaxBytes, length));
-  }
-  const messages = pipe(
-    rest(body, stream),
-    transformSplitEnvelope(limits.readMaxBytes),
-    transformDecompressEnvelope(null, limits.readMaxBytes),
-    transformParseEnvelope(parser),
-  );
-  const found: Message[] = [];
-  for await (const message of messages) found.push(message);
-  const method = "unary";
-  if (found.length === 0) {
-    throw new ConnectError(
-      `protocol error: missing input message for ${method} method`,
-      Code.Unimplemented,
-    );
-  }
-  if (found.length > 1) {
-    throw new ConnectError(
-      `protocol error: received extra input message for ${method} method`,
-      Code.Unimplemented,
-    );
-  }
-  return found[0] as Message;
-}
-
 /** FastCallOptions are one fast call's route and settings. */
 export interface FastCallOptions {
-  readonly route: UnaryRoute;
+  readonly route: FastRoute;
   readonly protocol: FastProtocol;
   readonly limits: FastPathLimits;
   readonly jsonOptions: Parameters<typeof errorToJsonBytes>[1];
@@ -293,22 +134,12 @@ export interface FastCallOutcome {
   readonly bytesOut: number;
 }
 
-const toNode = (headers: Headers | undefined, into: Record<string, string> = {}) => {
-  headers?.forEach((value, name) => {
-    into[name] = value;
-  });
-  return into;
-};
-
-/**
- * serveUnary serves one unary call on the HTTP/2 stream, answering exactly as connect's
- * gRPC and Connect handlers do (headers, trailers, error bodies, compression).
- */
-export async function serveUnary(
+/** startCall makes a call's handler context, and picks its response compression. */
+export function startCall(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   options: FastCallOptions,
-): Promise<FastCallOutcome> {
+): { context: FastContext; compression: Compression | null } {
   const { route, protocol, limits } = options;
   const context = new FastContext(
     route.method,
@@ -327,23 +158,45 @@ export async function serveUnary(
     typeof accepted === "string" ? accepted : null,
     acceptHeader,
   ).response;
+  return { context, compression };
+}
+
+/** normalize makes a handler's output a message of the method's output type. */
+export function normalize(route: FastRoute, output: unknown): Message {
+  return isMessage(output, route.method.output)
+    ? output
+    : create(route.method.output, output as never);
+}
+
+/** internalError is a thrown value as connect answers it: a ConnectError, or "internal error". */
+export function internalError(reason: unknown): ConnectError {
+  return reason instanceof ConnectError
+    ? reason
+    : new ConnectError("internal error", Code.Internal, undefined, undefined, reason);
+}
+
+/**
+ * serveUnary serves one unary call on the HTTP/2 stream, answering exactly as connect's
+ * gRPC and Connect handlers do (headers, trailers, error bodies, compression).
+ */
+export async function serveUnary(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  options: FastCallOptions,
+): Promise<FastCallOutcome> {
+  const { route, protocol, limits } = options;
+  const { context, compression } = startCall(stream, headers, options);
   const body = await readBody(stream, limits.readMaxBytes + 5);
   let output: Uint8Array | undefined;
   let error: ConnectError | undefined;
   try {
     const input = await inputOf(route, protocol, body, stream, headers, limits);
     options.note(input);
-    const result = await route.impl(input, context);
-    const message = isMessage(result, route.method.output)
-      ? result
-      : create(route.method.output, result as never);
+    const message = normalize(route, await route.impl(input, context));
     options.note(message);
     output = route.serialization.getO(true).serialize(message);
   } catch (reason) {
-    error =
-      reason instanceof ConnectError
-        ? reason
-        : new ConnectError("internal error", Code.Internal, undefined, undefined, reason);
+    error = internalError(reason);
   }
   const answer =
     protocol === "grpc"
@@ -372,6 +225,54 @@ interface Answer {
   readonly trailers?: Record<string, string>;
 }
 
+/** grpcHeaders are a gRPC answer's headers: its type, compression, and the handler's. */
+export function grpcHeaders(
+  context: FastContext,
+  compression: Compression | null,
+): Record<string, string | number> {
+  const headers: Record<string, string | number> = {
+    ":status": 200,
+    "content-type": "application/grpc+proto",
+  };
+  if (compression) headers["grpc-encoding"] = compression.name;
+  toNode(context.headersSet(), headers as Record<string, string>);
+  return headers;
+}
+
+/** grpcTrailers are a gRPC answer's trailers: its status, and the handler's trailers. */
+export function grpcTrailers(
+  context: FastContext,
+  error: ConnectError | undefined,
+): Record<string, string> {
+  const added = context.trailersSet();
+  if (added === undefined && error === undefined) return { "grpc-status": "0" };
+  const trailer = new Headers({ "grpc-status": "0" });
+  added?.forEach((value, name) => {
+    trailer.append(name, value);
+  });
+  if (error) setTrailerStatus(trailer, error);
+  return toNode(trailer);
+}
+
+/** grpcFrame frames a message, compressed when it is large enough and the caller accepts it. */
+export async function grpcFrame(
+  message: Uint8Array,
+  compression: Compression | null,
+  limits: FastPathLimits,
+): Promise<Buffer> {
+  let flags = 0;
+  let bytes = message;
+  if (compression && bytes.byteLength >= limits.compressMinBytes) {
+    bytes = await compression.compress(bytes);
+    flags = 1;
+  }
+  const frame = Buffer.allocUnsafe(5 + bytes.byteLength);
+  frame[0] = flags;
+  frame.writeUInt32BE(bytes.byteLength, 1);
+  frame.set(bytes, 5);
+  return frame;
+}
+
 async function grpcAnswer(
   context: FastContext,
   compression: Compression | null,
@@ -379,37 +280,11 @@ async function grpcAnswer(
   output: Uint8Array | undefined,
   error: ConnectError | undefined,
 ): Promise<Answer> {
-  const headers: Record<string, string | number> = {
-    ":status": 200,
-    "content-type": "application/grpc+proto",
+  return {
+    headers: grpcHeaders(context, compression),
+    body: output && (await grpcFrame(output, compression, limits)),
+    trailers: grpcTrailers(context, error),
   };
-  if (compression) headers["grpc-encoding"] = compression.name;
-  toNode(context.headersSet(), headers as Record<string, string>);
-  const added = context.trailersSet();
-  let trailers: Record<string, string> = { "grpc-status": "0" };
-  if (added !== undefined || error !== undefined) {
-    const trailer = new Headers(trailers);
-    added?.forEach((value, name) => {
-      trailer.append(name, value);
-    });
-    if (error) setTrailerStatus(trailer, error);
-    trailers = toNode(trailer);
-  }
-  let body: Uint8Array | undefined;
-  if (output) {
-    let flags = 0;
-    let bytes = output;
-    if (compression && bytes.byteLength >= limits.compressMinBytes) {
-      bytes = await compression.compress(bytes);
-      flags = 1;
-    }
-    const frame = Buffer.allocUnsafe(5 + bytes.byteLength);
-    frame[0] = flags;
-    frame.writeUInt32BE(bytes.byteLength, 1);
-    frame.set(bytes, 5);
-    body = frame;
-  }
-  return { headers, body, trailers };
 }
 
 async function connectAnswer(

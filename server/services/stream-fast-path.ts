@@ -1,0 +1,67 @@
+import { once } from "node:events";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { discardBody } from "../security/refusal-response.js";
+import { inputOf, readBody } from "./fast-call.js";
+import {
+  type FastCallOptions,
+  type FastCallOutcome,
+  grpcFrame,
+  grpcHeaders,
+  grpcTrailers,
+  internalError,
+  normalize,
+  startCall,
+} from "./unary-fast-path.js";
+
+/**
+ * serveServerStream serves a server-streaming call over gRPC on its HTTP/2 stream, answering
+ * as connect's gRPC handler does: the headers with the first message (or the end), each
+ * message as it comes, the status in trailers. Messages made in the same turn of the event
+ * loop are written together, so a fast stream of small messages costs few writes.
+ */
+export async function serveServerStream(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  options: FastCallOptions,
+): Promise<FastCallOutcome> {
+  const { route, limits } = options;
+  const { context, compression } = startCall(stream, headers, options);
+  const body = await readBody(stream, limits.readMaxBytes + 5);
+  const serializer = route.serialization.getO(true);
+  let bytesOut = 0;
+  let error: ConnectError | undefined;
+  const respond = () => {
+    if (!stream.headersSent) {
+      stream.respond(grpcHeaders(context, compression), { waitForTrailers: true });
+    }
+  };
+  try {
+    const input = await inputOf(route, "grpc", body, stream, headers, limits);
+    options.note(input);
+    const messages = route.impl(input, context) as AsyncIterable<unknown>;
+    for await (const output of messages) {
+      const message = normalize(route, output);
+      options.note(message);
+      const frame = await grpcFrame(serializer.serialize(message), compression, limits);
+      respond();
+      if (stream.destroyed) break;
+      if (!stream.writableCorked) {
+        stream.cork();
+        setImmediate(() => stream.uncork());
+      }
+      bytesOut += frame.byteLength;
+      if (!stream.write(frame)) await Promise.race([once(stream, "drain"), once(stream, "close")]);
+    }
+  } catch (reason) {
+    error = internalError(reason);
+  }
+  if (stream.destroyed) return { code: "canceled", bytesIn: body.size, bytesOut };
+  if (!body.complete) await discardBody(stream);
+  respond();
+  const trailers = grpcTrailers(context, error);
+  stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+  stream.end();
+  return { code: error ? codeToString(error.code) : "ok", bytesIn: body.size, bytesOut };
+}
