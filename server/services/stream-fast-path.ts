@@ -15,11 +15,15 @@ import {
   startCall,
 } from "./unary-fast-path.js";
 
+/** A batch of frames this large is written at once, without waiting for the turn to end. */
+const maxBatchBytes = 64 * 1024;
+
 /**
  * serveServerStream serves a server-streaming call over gRPC on its HTTP/2 stream, answering
  * as connect's gRPC handler does: the headers with the first message (or the end), each
  * message as it comes, the status in trailers. Messages made in the same turn of the event
- * loop are written together, so a fast stream of small messages costs few writes.
+ * loop are written together (up to 64 KiB), so a fast stream of small messages costs few
+ * writes.
  */
 export async function serveServerStream(
   stream: ServerHttp2Stream,
@@ -32,9 +36,21 @@ export async function serveServerStream(
   const serializer = route.serialization.getO(true);
   let bytesOut = 0;
   let error: ConnectError | undefined;
-  const respond = () => {
+  // Frames made in one turn of the event loop go out together, in one buffer and one write.
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let flushing: Promise<void> | undefined;
+  const flush = async () => {
+    if (batch.length === 0) return;
     if (!stream.headersSent) {
       stream.respond(grpcHeaders(context, compression), { waitForTrailers: true });
+    }
+    const frames = Buffer.concat(batch, batchBytes);
+    bytesOut += batchBytes;
+    batch = [];
+    batchBytes = 0;
+    if (!stream.destroyed && !stream.write(frames)) {
+      await Promise.race([once(stream, "drain"), once(stream, "close")]);
     }
   };
   try {
@@ -42,24 +58,31 @@ export async function serveServerStream(
     options.note(input);
     const messages = route.impl(input, context) as AsyncIterable<unknown>;
     for await (const output of messages) {
+      if (stream.destroyed) break;
       const message = normalize(route, output);
       options.note(message);
-      const frame = await grpcFrame(serializer.serialize(message), compression, limits);
-      respond();
-      if (stream.destroyed) break;
-      if (!stream.writableCorked) {
-        stream.cork();
-        setImmediate(() => stream.uncork());
+      const framed = grpcFrame(serializer.serialize(message), compression, limits);
+      const frame = framed instanceof Buffer ? framed : await framed;
+      batch.push(frame);
+      batchBytes += frame.byteLength;
+      if (batchBytes >= maxBatchBytes) {
+        await flushing;
+        flushing = undefined;
+        await flush();
+      } else {
+        flushing ??= new Promise((resolve) => setImmediate(resolve)).then(flush);
       }
-      bytesOut += frame.byteLength;
-      if (!stream.write(frame)) await Promise.race([once(stream, "drain"), once(stream, "close")]);
     }
   } catch (reason) {
     error = internalError(reason);
   }
+  await flushing;
+  await flush();
   if (stream.destroyed) return { code: "canceled", bytesIn: body.size, bytesOut };
   if (!body.complete) await discardBody(stream);
-  respond();
+  if (!stream.headersSent) {
+    stream.respond(grpcHeaders(context, compression), { waitForTrailers: true });
+  }
   const trailers = grpcTrailers(context, error);
   stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   stream.end();

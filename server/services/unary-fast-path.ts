@@ -254,23 +254,28 @@ export function grpcTrailers(
   return toNode(trailer);
 }
 
-/** grpcFrame frames a message, compressed when it is large enough and the caller accepts it. */
-export async function grpcFrame(
-  message: Uint8Array,
-  compression: Compression | null,
-  limits: FastPathLimits,
-): Promise<Buffer> {
-  let flags = 0;
-  let bytes = message;
-  if (compression && bytes.byteLength >= limits.compressMinBytes) {
-    bytes = await compression.compress(bytes);
-    flags = 1;
-  }
+/** envelope frames a message as gRPC does: a flags byte, its length, its bytes. */
+export function envelope(bytes: Uint8Array, flags = 0): Buffer {
   const frame = Buffer.allocUnsafe(5 + bytes.byteLength);
   frame[0] = flags;
   frame.writeUInt32BE(bytes.byteLength, 1);
   frame.set(bytes, 5);
   return frame;
+}
+
+/**
+ * grpcFrame frames a message, compressed when it is large enough and the caller accepts it
+ * (only then does it wait for anything).
+ */
+export function grpcFrame(
+  message: Uint8Array,
+  compression: Compression | null,
+  limits: FastPathLimits,
+): Buffer | Promise<Buffer> {
+  if (compression && message.byteLength >= limits.compressMinBytes) {
+    return compression.compress(message).then((bytes) => envelope(bytes, 1));
+  }
+  return envelope(message);
 }
 
 async function grpcAnswer(
