@@ -37,6 +37,8 @@ export interface LoadOptions {
   readonly http1?: boolean;
   /** Keep per-request durations (for latency percentiles). */
   readonly perRequest?: boolean;
+  /** Hold each connection to this many requests per second (h2load --rps). */
+  readonly ratePerConnection?: number;
 }
 
 /** LoadResult is what one run did. */
@@ -76,6 +78,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       ...Object.entries(headers).flatMap(([name, value]) => ["-H", `${name}: ${value}`]),
       ...(options.http1 ? ["--h1"] : []),
       ...(options.perRequest ? ["--log-file", log] : []),
+      ...(options.ratePerConnection ? [`--rps=${options.ratePerConnection}`] : []),
     ];
     const { stdout } = await run("h2load", args, { maxBuffer: 16 * 1024 * 1024 });
     const durationsUs = options.perRequest

@@ -12,6 +12,9 @@ import type { FastPathLimits, FastProtocol, FastRoute } from "./unary-fast-path.
 
 // What calls on the fast path share: their handler context, and reading their one request.
 
+/** binary says whether a protocol carries binary Protobuf (else JSON). */
+export const binary = (protocol: FastProtocol) => protocol !== "connect-json";
+
 /**
  * FastContext is a fast call's handler context: its signal and headers are made only when a
  * handler uses them.
@@ -46,9 +49,12 @@ export class FastContext implements HandlerContext {
       this.controller = controller;
       const abort = () =>
         controller.abort(new ConnectError("operation was aborted", Code.Canceled));
-      // The caller left (or the answer is done: nothing waits on the signal then).
-      this.stream.once("close", abort);
       this.shutdownSignal?.addEventListener("abort", abort, { once: true });
+      // The caller left (or the answer is done: nothing waits on the signal then).
+      this.stream.once("close", () => {
+        this.shutdownSignal?.removeEventListener("abort", abort);
+        abort();
+      });
     }
     return this.controller.signal;
   }
@@ -134,15 +140,15 @@ export async function inputOf(
   headers: IncomingHttpHeaders,
   limits: FastPathLimits,
 ): Promise<Message> {
-  const parser = route.serialization.getI(true);
+  const parser = route.serialization.getI(binary(protocol));
   if (body.complete) {
     const bytes = one(body);
-    if (protocol === "connect") return parser.parse(bytes);
+    if (protocol !== "grpc") return parser.parse(bytes);
     if (bytes.length >= 5 && bytes[0] === 0 && bytes.readUInt32BE(1) === bytes.length - 5) {
       return parser.parse(bytes.subarray(5));
     }
   }
-  if (protocol === "connect") {
+  if (protocol !== "grpc") {
     const length = headers["content-length"] ?? null;
     return parser.parse(await readAllBytes(rest(body, stream), limits.readMaxBytes, length));
   }

@@ -161,6 +161,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     interceptors: [createAuditInterceptor(), ...(options.router.interceptors ?? [])],
   });
   const limits = {
+    jsonOptions: options.router.jsonOptions,
     readMaxBytes: options.router.readMaxBytes ?? 0xffffffff,
     writeMaxBytes: options.router.writeMaxBytes ?? 0xffffffff,
     acceptCompression,
@@ -329,7 +330,6 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       route,
       protocol,
       limits,
-      jsonOptions: options.router.jsonOptions,
       contextValues: createContextValues().set(kCaller, caller).set(kAudit, draft),
       shutdownSignal: options.router.shutdownSignal,
       note: (message) => noteTask(draft, message),

@@ -29,7 +29,7 @@ import {
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
-import { FastContext, inputOf, readBody, toNode } from "./fast-call.js";
+import { binary, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
 
 /** FastRoute is a unary or server-streaming method as a service registered it. */
 export interface FastRoute {
@@ -38,8 +38,9 @@ export interface FastRoute {
   readonly serialization: MethodSerializationLookup<DescMessage, DescMessage>;
 }
 
-/** Limits are the router's message size limits and response compression settings. */
+/** FastPathLimits are the router's message size limits, compression and JSON settings. */
 export interface FastPathLimits {
+  readonly jsonOptions: Parameters<typeof createMethodSerializationLookup>[2];
   readonly readMaxBytes: number;
   readonly writeMaxBytes: number;
   readonly acceptCompression: readonly Compression[];
@@ -71,7 +72,12 @@ export function recordFastRoutes(
         routes.set(`/${service.typeName}/${method.name}`, {
           method: method as FastRoute["method"],
           impl: fn.bind(impl) as FastRoute["impl"],
-          serialization: createMethodSerializationLookup(method, undefined, undefined, limits),
+          serialization: createMethodSerializationLookup(
+            method,
+            undefined,
+            limits.jsonOptions,
+            limits,
+          ),
         });
       }
       return recording;
@@ -84,13 +90,13 @@ export function recordFastRoutes(
   return { router: recording, routes };
 }
 
-/** Protocol is a wire protocol the fast path speaks: gRPC or Connect, binary, unary. */
-export type FastProtocol = "grpc" | "connect";
+/** FastProtocol is a wire protocol the fast path speaks: gRPC, or Connect binary or JSON. */
+export type FastProtocol = "grpc" | "connect" | "connect-json";
 
 /**
  * fastProtocolOf says whether a call can take the fast path, and in which protocol: a POST
- * of one binary message, not compressed, without a deadline, signature or browser origin
- * (which take the general path: their handling is rarer, and longer).
+ * of one message (binary, or Connect JSON), not compressed, without a deadline, signature or
+ * browser origin (which take the general path: their handling is rarer, and longer).
  */
 export function fastProtocolOf(headers: IncomingHttpHeaders): FastProtocol | undefined {
   if (headers[":method"] !== "POST") return undefined;
@@ -109,9 +115,9 @@ export function fastProtocolOf(headers: IncomingHttpHeaders): FastProtocol | und
     return "grpc";
   }
   const version = headers["connect-protocol-version"];
-  if (contentType === "application/proto" && (version === undefined || version === "1")) {
-    return "connect";
-  }
+  if (version !== undefined && version !== "1") return undefined;
+  if (contentType === "application/proto") return "connect";
+  if (contentType === "application/json") return "connect-json";
   return undefined;
 }
 
@@ -120,7 +126,6 @@ export interface FastCallOptions {
   readonly route: FastRoute;
   readonly protocol: FastProtocol;
   readonly limits: FastPathLimits;
-  readonly jsonOptions: Parameters<typeof errorToJsonBytes>[1];
   readonly contextValues: ContextValues;
   readonly shutdownSignal: AbortSignal | undefined;
   /** Called with the request message, then the response message, for the audit draft. */
@@ -143,7 +148,7 @@ export function startCall(
   const { route, protocol, limits } = options;
   const context = new FastContext(
     route.method,
-    protocol,
+    protocol === "grpc" ? "grpc" : "connect",
     `http://${headers[":authority"] ?? "localhost"}${headers[":path"]}`,
     options.contextValues,
     headers,
@@ -194,14 +199,14 @@ export async function serveUnary(
     options.note(input);
     const message = normalize(route, await route.impl(input, context));
     options.note(message);
-    output = route.serialization.getO(true).serialize(message);
+    output = route.serialization.getO(binary(protocol)).serialize(message);
   } catch (reason) {
     error = internalError(reason);
   }
   const answer =
     protocol === "grpc"
       ? await grpcAnswer(context, compression, limits, output, error)
-      : await connectAnswer(context, compression, limits, options.jsonOptions, output, error);
+      : await connectAnswer(context, compression, limits, binary(protocol), output, error);
   // An error may come before the body was read to its end: the rest is let in and dropped.
   if (!body.complete) await discardBody(stream);
   if (answer.trailers) {
@@ -296,23 +301,24 @@ async function connectAnswer(
   context: FastContext,
   compression: Compression | null,
   limits: FastPathLimits,
-  jsonOptions: FastCallOptions["jsonOptions"],
+  binaryFormat: boolean,
   output: Uint8Array | undefined,
   error: ConnectError | undefined,
 ): Promise<Answer> {
+  const contentType = binaryFormat ? "application/proto" : "application/json";
   const compress = compression !== null && (output?.byteLength ?? 0) >= limits.compressMinBytes;
   if (output && !compress && !context.headersSet() && !context.trailersSet()) {
     // The common answer: a message and nothing the handler added.
     return {
       headers: {
         ":status": 200,
-        "content-type": "application/proto",
+        "content-type": contentType,
         "content-length": String(output.byteLength),
       },
       body: output,
     };
   }
-  const header = new Headers({ "content-type": "application/proto" });
+  const header = new Headers({ "content-type": contentType });
   context.headersSet()?.forEach((value, name) => {
     header.append(name, value);
   });
@@ -324,7 +330,7 @@ async function connectAnswer(
     error.metadata.forEach((value, name) => {
       header.set(name, value);
     });
-    body = errorToJsonBytes(error, jsonOptions);
+    body = errorToJsonBytes(error, limits.jsonOptions);
   }
   if (compression && body.byteLength >= limits.compressMinBytes) {
     body = await compression.compress(body);

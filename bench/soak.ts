@@ -1,0 +1,99 @@
+// npm run bench:soak (by hand, not in CI): our server at half its top rate of gRPC Pings for
+// ten minutes (--minutes N to change), its live heap sampled after a collection every ten
+// seconds; the slope of a line fitted to the samples after the first minute goes in the
+// "soak" section of bench/RESULTS.md. A leak shows as a slope that does not flatten.
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { adminKey, tempDir } from "../server/test-support.js";
+import { writeSection } from "./results-file.js";
+import { checkEchoes } from "./transport/check.js";
+import { ensureH2load, load } from "./transport/h2load.js";
+import { pingRequest } from "./transport/workloads.js";
+
+const minutes = Number(process.argv[process.argv.indexOf("--minutes") + 1] || 10);
+const root = join(import.meta.dirname, "..");
+ensureH2load();
+const dataDir = tempDir("cloudagent-soak-");
+const server = spawn(
+  process.execPath,
+  [
+    "--expose-gc",
+    "--import",
+    join(import.meta.dirname, "transport", "heap-reporter.mjs"),
+    join(root, "bin", "cloudagent.js"),
+    "serve",
+  ],
+  {
+    cwd: root,
+    env: {
+      ...process.env,
+      CLOUDAGENT_PORT: "0",
+      CLOUDAGENT_HOST: "127.0.0.1",
+      CLOUDAGENT_DATA_DIR: dataDir,
+      CLOUDAGENT_RATE_LIMIT_PER_SECOND: "1000000",
+      CLOUDAGENT_RATE_LIMIT_BURST: "1000000",
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  },
+);
+const samples: [minute: number, bytes: number][] = [];
+const port = await new Promise<number>((resolve) => {
+  let output = "";
+  server.stderr.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    const listening = /listening on http:\/\/[^:]+:(\d+)\//.exec(output);
+    if (listening?.[1]) resolve(Number(listening[1]));
+    for (const [, at, bytes] of chunk.toString().matchAll(/heap (\d+) (\d+)/g)) {
+      samples.push([Number(at) / 60_000, Number(bytes)]);
+    }
+  });
+});
+try {
+  const headers = { authorization: `Bearer ${adminKey(dataDir)}` };
+  const request = pingRequest("grpc", 100);
+  await checkEchoes(port, "grpc", request, headers, 100);
+  const common = { port, request, headers, connections: 8, streams: 4 };
+  const top = await load({ ...common, length: { seconds: 5 } });
+  const rate = Math.round(top.requestsPerSecond / 2);
+  console.error(
+    `top rate ${Math.round(top.requestsPerSecond)} req/s; soaking at ${rate} for ${minutes} min`,
+  );
+  const started = samples.length;
+  const soak = await load({
+    ...common,
+    length: { seconds: minutes * 60 },
+    ratePerConnection: Math.ceil(rate / 8),
+  });
+  if (soak.failed > 0) throw new Error(`${soak.failed} calls failed during the soak`);
+  const points = samples
+    .slice(started)
+    .filter(([minute]) => minute - (samples[started]?.[0] ?? 0) >= 1);
+  const slope = slopeOf(points) / (1024 * 1024);
+  const mb = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1);
+  writeSection(
+    "soak",
+    `## Soak (npm run bench:soak)
+
+cloudagent at half its top rate of gRPC Pings (${rate} req/s of ${Math.round(top.requestsPerSecond)}), ${minutes} minutes,
+${Math.round(soak.requestsPerSecond * minutes * 60).toLocaleString("en")} calls, none failed. Live heap after a collection, every
+10 s: ${mb(points[0]?.[1] ?? 0)} MB after the first minute, ${mb(points.at(-1)?.[1] ?? 0)} MB at the end; fitted slope
+**${slope.toFixed(3)} MB per minute** (the bar: under 1).`,
+  );
+  console.error(`heap slope ${slope.toFixed(3)} MB/min`);
+} finally {
+  server.kill("SIGTERM");
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** slopeOf is the slope of the least-squares line through the points, per x unit. */
+function slopeOf(points: readonly [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / n;
+  const mx = mean(points.map(([x]) => x));
+  const my = mean(points.map(([, y]) => y));
+  const covariance = points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0);
+  const variance = points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0);
+  return covariance / variance;
+}
