@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -22,6 +23,12 @@ export function writeSection(name: string, markdown: string): void {
       ? results.slice(0, i) + section + results.slice(j + end.length)
       : `${results.trimEnd()}\n\n${section}\n`;
   writeFileSync(resultsPath, results);
+  // Aligned as the project's formatter wants it, so `npm run check` passes after a run.
+  execFileSync(join(import.meta.dirname, "..", "node_modules", ".bin", "biome"), [
+    "format",
+    "--write",
+    resultsPath,
+  ]);
 }
 
 /** median is the middle value. */
