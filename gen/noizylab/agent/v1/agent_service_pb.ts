@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file noizylab/agent/v1/agent_service.proto.
  */
 export const file_noizylab_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSIeCgtQaW5nUmVxdWVzdBIPCgdwYXlsb2FkGAEgASgMIjMKEVBpbmdTdHJlYW1SZXF1ZXN0Eg8KB3BheWxvYWQYASABKAwSDQoFY291bnQYAiABKA0iUAoMUGluZ1Jlc3BvbnNlEg8KB3BheWxvYWQYASABKAwSLwoLc2VydmVyX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrsBChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EikKBXNpbmNlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAMgASgJEhQKDHJlZnVzZWRfb25seRgEIAEoCBIRCglwYWdlX3NpemUYBSABKA0SEgoKcGFnZV90b2tlbhgGIAEoCSJhChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRItCgZldmVudHMYASADKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJCChJXYXRjaEV2ZW50c1JlcXVlc3QSLAoIY2hhbm5lbHMYASADKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIkUKE1dhdGNoRXZlbnRzUmVzcG9uc2USLgoFZXZlbnQYASABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsRXZlbnQiGAoWR2V0Q2FwYWJpbGl0aWVzUmVxdWVzdCLQAQoXR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIzCgp0YXNrX3R5cGVzGAIgAygLMh8ubm9penlsYWIuYWdlbnQudjEuVGFza1R5cGVJbmZvEikKBmxpbWl0cxgDIAEoCzIZLm5vaXp5bGFiLmFnZW50LnYxLkxpbWl0cxIQCghmZWF0dXJlcxgEIAMoCRIyCghyZWFsdGltZRgFIAEoCzIgLm5vaXp5bGFiLmFnZW50LnYxLlJlYWx0aW1lU3RhdHMihgEKDFRhc2tUeXBlSW5mbxIMCgRuYW1lGAEgASgJEhIKCnNwZWNfZmllbGQYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFwoPcmVxdWVzdF9tZXNzYWdlGAQgASgJEhYKDnJlc3VsdF9tZXNzYWdlGAUgASgJEg4KBnBsdWdpbhgGIAEoCSKkAQoGTGltaXRzEhkKEW1heF9tZXNzYWdlX2J5dGVzGAEgASgNEhYKDm1heF9iYXRjaF9zaXplGAIgASgNEhwKFG1heF9jb25jdXJyZW50X3Rhc2tzGAMgASgNEhoKEmRlZmF1bHRfdGltZW91dF9tcxgEIAEoDRIWCg5tYXhfdGltZW91dF9tcxgFIAEoDRIVCg1tYXhfcGFnZV9zaXplGAYgASgNMpoGCgxBZ2VudFNlcnZpY2USbQoPR2V0Q2FwYWJpbGl0aWVzEikubm9penlsYWIuYWdlbnQudjEuR2V0Q2FwYWJpbGl0aWVzUmVxdWVzdBoqLm5vaXp5bGFiLmFnZW50LnYxLkdldENhcGFiaWxpdGllc1Jlc3BvbnNlIgOQAgESbQoPTGlzdEF1ZGl0RXZlbnRzEikubm9penlsYWIuYWdlbnQudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBoqLm5vaXp5bGFiLmFnZW50LnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgESYwoLV2F0Y2hFdmVudHMSJS5ub2l6eWxhYi5hZ2VudC52MS5XYXRjaEV2ZW50c1JlcXVlc3QaJi5ub2l6eWxhYi5hZ2VudC52MS5XYXRjaEV2ZW50c1Jlc3BvbnNlIgOQAgEwARJMCgRQaW5nEh4ubm9penlsYWIuYWdlbnQudjEuUGluZ1JlcXVlc3QaHy5ub2l6eWxhYi5hZ2VudC52MS5QaW5nUmVzcG9uc2UiA5ACARJaCgpQaW5nU3RyZWFtEiQubm9penlsYWIuYWdlbnQudjEuUGluZ1N0cmVhbVJlcXVlc3QaHy5ub2l6eWxhYi5hZ2VudC52MS5QaW5nUmVzcG9uc2UiA5ACATABEmEKC0xpc3RQbHVnaW5zEiUubm9penlsYWIuYWdlbnQudjEuTGlzdFBsdWdpbnNSZXF1ZXN0GiYubm9penlsYWIuYWdlbnQudjEuTGlzdFBsdWdpbnNSZXNwb25zZSIDkAIBElkKCkxvYWRQbHVnaW4SJC5ub2l6eWxhYi5hZ2VudC52MS5Mb2FkUGx1Z2luUmVxdWVzdBolLm5vaXp5bGFiLmFnZW50LnYxLkxvYWRQbHVnaW5SZXNwb25zZRJfCgxVbmxvYWRQbHVnaW4SJi5ub2l6eWxhYi5hZ2VudC52MS5VbmxvYWRQbHVnaW5SZXF1ZXN0Gicubm9penlsYWIuYWdlbnQudjEuVW5sb2FkUGx1Z2luUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_noizylab_agent_v1_audit, file_noizylab_agent_v1_channel, file_noizylab_agent_v1_plugin]);
+  fileDesc("CiVub2l6eWxhYi9hZ2VudC92MS9hZ2VudF9zZXJ2aWNlLnByb3RvEhFub2l6eWxhYi5hZ2VudC52MSIeCgtQaW5nUmVxdWVzdBIPCgdwYXlsb2FkGAEgASgMIjMKEVBpbmdTdHJlYW1SZXF1ZXN0Eg8KB3BheWxvYWQYASABKAwSDQoFY291bnQYAiABKA0iVgoSUGluZ1N0cmVhbVJlc3BvbnNlEg8KB3BheWxvYWQYASABKAwSLwoLc2VydmVyX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlAKDFBpbmdSZXNwb25zZRIPCgdwYXlsb2FkGAEgASgMEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK7AQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIpCgVzaW5jZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmtleV9pZBgDIAEoCRIUCgxyZWZ1c2VkX29ubHkYBCABKAgSEQoJcGFnZV9zaXplGAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkiYQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ubm9penlsYWIuYWdlbnQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQgoSV2F0Y2hFdmVudHNSZXF1ZXN0EiwKCGNoYW5uZWxzGAEgAygLMhoubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbCJFChNXYXRjaEV2ZW50c1Jlc3BvbnNlEi4KBWV2ZW50GAEgASgLMh8ubm9penlsYWIuYWdlbnQudjEuQ2hhbm5lbEV2ZW50IhgKFkdldENhcGFiaWxpdGllc1JlcXVlc3Qi0AEKF0dldENhcGFiaWxpdGllc1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSMwoKdGFza190eXBlcxgCIAMoCzIfLm5vaXp5bGFiLmFnZW50LnYxLlRhc2tUeXBlSW5mbxIpCgZsaW1pdHMYAyABKAsyGS5ub2l6eWxhYi5hZ2VudC52MS5MaW1pdHMSEAoIZmVhdHVyZXMYBCADKAkSMgoIcmVhbHRpbWUYBSABKAsyIC5ub2l6eWxhYi5hZ2VudC52MS5SZWFsdGltZVN0YXRzIoYBCgxUYXNrVHlwZUluZm8SDAoEbmFtZRgBIAEoCRISCgpzcGVjX2ZpZWxkGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhcKD3JlcXVlc3RfbWVzc2FnZRgEIAEoCRIWCg5yZXN1bHRfbWVzc2FnZRgFIAEoCRIOCgZwbHVnaW4YBiABKAkipAEKBkxpbWl0cxIZChFtYXhfbWVzc2FnZV9ieXRlcxgBIAEoDRIWCg5tYXhfYmF0Y2hfc2l6ZRgCIAEoDRIcChRtYXhfY29uY3VycmVudF90YXNrcxgDIAEoDRIaChJkZWZhdWx0X3RpbWVvdXRfbXMYBCABKA0SFgoObWF4X3RpbWVvdXRfbXMYBSABKA0SFQoNbWF4X3BhZ2Vfc2l6ZRgGIAEoDTKgBgoMQWdlbnRTZXJ2aWNlEm0KD0dldENhcGFiaWxpdGllcxIpLm5vaXp5bGFiLmFnZW50LnYxLkdldENhcGFiaWxpdGllc1JlcXVlc3QaKi5ub2l6eWxhYi5hZ2VudC52MS5HZXRDYXBhYmlsaXRpZXNSZXNwb25zZSIDkAIBEm0KD0xpc3RBdWRpdEV2ZW50cxIpLm5vaXp5bGFiLmFnZW50LnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaKi5ub2l6eWxhYi5hZ2VudC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEmMKC1dhdGNoRXZlbnRzEiUubm9penlsYWIuYWdlbnQudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiYubm9penlsYWIuYWdlbnQudjEuV2F0Y2hFdmVudHNSZXNwb25zZSIDkAIBMAESTAoEUGluZxIeLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdSZXF1ZXN0Gh8ubm9penlsYWIuYWdlbnQudjEuUGluZ1Jlc3BvbnNlIgOQAgESYAoKUGluZ1N0cmVhbRIkLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdTdHJlYW1SZXF1ZXN0GiUubm9penlsYWIuYWdlbnQudjEuUGluZ1N0cmVhbVJlc3BvbnNlIgOQAgEwARJhCgtMaXN0UGx1Z2lucxIlLm5vaXp5bGFiLmFnZW50LnYxLkxpc3RQbHVnaW5zUmVxdWVzdBomLm5vaXp5bGFiLmFnZW50LnYxLkxpc3RQbHVnaW5zUmVzcG9uc2UiA5ACARJZCgpMb2FkUGx1Z2luEiQubm9penlsYWIuYWdlbnQudjEuTG9hZFBsdWdpblJlcXVlc3QaJS5ub2l6eWxhYi5hZ2VudC52MS5Mb2FkUGx1Z2luUmVzcG9uc2USXwoMVW5sb2FkUGx1Z2luEiYubm9penlsYWIuYWdlbnQudjEuVW5sb2FkUGx1Z2luUmVxdWVzdBonLm5vaXp5bGFiLmFnZW50LnYxLlVubG9hZFBsdWdpblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_noizylab_agent_v1_audit, file_noizylab_agent_v1_channel, file_noizylab_agent_v1_plugin]);
 
 /**
  * PingRequest carries a payload to echo.
@@ -70,6 +70,34 @@ export const PingStreamRequestSchema: GenMessage<PingStreamRequest> = /*@__PURE_
   messageDesc(file_noizylab_agent_v1_agent_service, 1);
 
 /**
+ * PingStreamResponse is one echo of the stream.
+ *
+ * @generated from message noizylab.agent.v1.PingStreamResponse
+ */
+export type PingStreamResponse = Message<"noizylab.agent.v1.PingStreamResponse"> & {
+  /**
+   * The payload, unchanged.
+   *
+   * @generated from field: bytes payload = 1;
+   */
+  payload: Uint8Array;
+
+  /**
+   * The server's clock when it sent this echo.
+   *
+   * @generated from field: google.protobuf.Timestamp server_time = 2;
+   */
+  serverTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.PingStreamResponse.
+ * Use `create(PingStreamResponseSchema)` to create a new message.
+ */
+export const PingStreamResponseSchema: GenMessage<PingStreamResponse> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_agent_service, 2);
+
+/**
  * PingResponse echoes the payload.
  *
  * @generated from message noizylab.agent.v1.PingResponse
@@ -95,7 +123,7 @@ export type PingResponse = Message<"noizylab.agent.v1.PingResponse"> & {
  * Use `create(PingResponseSchema)` to create a new message.
  */
 export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 2);
+  messageDesc(file_noizylab_agent_v1_agent_service, 3);
 
 /**
  * ListAuditEventsRequest filters and pages the audit trail.
@@ -151,7 +179,7 @@ export type ListAuditEventsRequest = Message<"noizylab.agent.v1.ListAuditEventsR
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 3);
+  messageDesc(file_noizylab_agent_v1_agent_service, 4);
 
 /**
  * ListAuditEventsResponse is one page of audit events, newest first.
@@ -179,7 +207,7 @@ export type ListAuditEventsResponse = Message<"noizylab.agent.v1.ListAuditEvents
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 4);
+  messageDesc(file_noizylab_agent_v1_agent_service, 5);
 
 /**
  * WatchEventsRequest names the channels to follow.
@@ -200,7 +228,7 @@ export type WatchEventsRequest = Message<"noizylab.agent.v1.WatchEventsRequest">
  * Use `create(WatchEventsRequestSchema)` to create a new message.
  */
 export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 5);
+  messageDesc(file_noizylab_agent_v1_agent_service, 6);
 
 /**
  * WatchEventsResponse is one event on one of the channels.
@@ -221,7 +249,7 @@ export type WatchEventsResponse = Message<"noizylab.agent.v1.WatchEventsResponse
  * Use `create(WatchEventsResponseSchema)` to create a new message.
  */
 export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 6);
+  messageDesc(file_noizylab_agent_v1_agent_service, 7);
 
 /**
  * GetCapabilitiesRequest takes no parameters.
@@ -236,7 +264,7 @@ export type GetCapabilitiesRequest = Message<"noizylab.agent.v1.GetCapabilitiesR
  * Use `create(GetCapabilitiesRequestSchema)` to create a new message.
  */
 export const GetCapabilitiesRequestSchema: GenMessage<GetCapabilitiesRequest> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 7);
+  messageDesc(file_noizylab_agent_v1_agent_service, 8);
 
 /**
  * GetCapabilitiesResponse describes the server.
@@ -285,7 +313,7 @@ export type GetCapabilitiesResponse = Message<"noizylab.agent.v1.GetCapabilities
  * Use `create(GetCapabilitiesResponseSchema)` to create a new message.
  */
 export const GetCapabilitiesResponseSchema: GenMessage<GetCapabilitiesResponse> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 8);
+  messageDesc(file_noizylab_agent_v1_agent_service, 9);
 
 /**
  * TaskTypeInfo describes one task type.
@@ -342,7 +370,7 @@ export type TaskTypeInfo = Message<"noizylab.agent.v1.TaskTypeInfo"> & {
  * Use `create(TaskTypeInfoSchema)` to create a new message.
  */
 export const TaskTypeInfoSchema: GenMessage<TaskTypeInfo> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 9);
+  messageDesc(file_noizylab_agent_v1_agent_service, 10);
 
 /**
  * Limits are the bounds the server enforces.
@@ -398,7 +426,7 @@ export type Limits = Message<"noizylab.agent.v1.Limits"> & {
  * Use `create(LimitsSchema)` to create a new message.
  */
 export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_agent_service, 10);
+  messageDesc(file_noizylab_agent_v1_agent_service, 11);
 
 /**
  * AgentService tells callers about the agent itself.
@@ -456,7 +484,7 @@ export const AgentService: GenService<{
   pingStream: {
     methodKind: "server_streaming";
     input: typeof PingStreamRequestSchema;
-    output: typeof PingResponseSchema;
+    output: typeof PingStreamResponseSchema;
   },
   /**
    * ListPlugins lists the plugins found in the plugin directories, loaded or not. Needs the
