@@ -1,6 +1,7 @@
 // The requests the transport benchmark sends, in each protocol, and how to tell a right
 // answer: a Ping (or PingStream) echoing a payload of a given size.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import {
   PingRequestSchema,
   PingResponseSchema,
@@ -29,13 +30,10 @@ export function payloadOf(bytes: number): Uint8Array {
   return Uint8Array.from({ length: bytes }, (_, i) => 97 + (i % 26));
 }
 
-/** envelope frames a message as gRPC and gRPC-Web do: flags, length, bytes. */
-export function envelope(message: Uint8Array, flags = 0): Buffer {
-  const frame = Buffer.alloc(5 + message.byteLength);
-  frame.writeUInt8(flags, 0);
-  frame.writeUInt32BE(message.byteLength, 1);
-  frame.set(message, 5);
-  return frame;
+/** frame envelopes a message as gRPC and gRPC-Web do (connect's encodeEnvelope), as a Buffer. */
+function frame(message: Uint8Array, flags = 0): Buffer {
+  const framed = encodeEnvelope(flags, message);
+  return Buffer.from(framed.buffer, framed.byteOffset, framed.byteLength);
 }
 
 /** RequestShape is a request as h2load and the checker send it. */
@@ -57,7 +55,7 @@ export function pingRequest(protocol: Protocol, payloadBytes: number): RequestSh
       ? Buffer.from(message)
       : protocol === "connect-json"
         ? Buffer.from(JSON.stringify({ payload: Buffer.from(payload).toString("base64") }))
-        : envelope(message);
+        : frame(message);
   return { path: pingPath, headers, body };
 }
 
@@ -71,7 +69,7 @@ export function pingStreamRequest(payloadBytes: number, count: number): RequestS
   return {
     path: pingStreamPath,
     headers: { "content-type": "application/grpc", te: "trailers" },
-    body: envelope(message),
+    body: frame(message),
   };
 }
 
@@ -136,13 +134,17 @@ export function cannedAnswers(payloadBytes: number) {
   return new Map<string, Canned>([
     [
       "application/grpc",
-      { contentType: "application/grpc+proto", body: envelope(message), trailers: ok },
+      {
+        contentType: "application/grpc+proto",
+        body: frame(message),
+        trailers: ok,
+      },
     ],
     [
       "application/grpc-web+proto",
       {
         contentType: "application/grpc-web+proto",
-        body: Buffer.concat([envelope(message), envelope(Buffer.from("grpc-status: 0\r\n"), 0x80)]),
+        body: Buffer.concat([frame(message), frame(Buffer.from("grpc-status: 0\r\n"), 0x80)]),
       },
     ],
     ["application/proto", { contentType: "application/proto", body: Buffer.from(message) }],
@@ -170,7 +172,7 @@ export function submitRequest(): RequestShape {
   return {
     path: "/noizylab.agent.v1.TaskService/Submit",
     headers: { "content-type": "application/grpc", te: "trailers" },
-    body: envelope(message),
+    body: frame(message),
   };
 }
 

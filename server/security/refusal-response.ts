@@ -1,7 +1,9 @@
 import type { Readable } from "node:stream";
 import type { ConnectError } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import {
   codeToHttpStatus,
+  endStreamFlag,
   endStreamToJson,
   errorToJsonBytes,
 } from "@connectrpc/connect/protocol-connect";
@@ -69,14 +71,10 @@ export function refusalAnswer(
     const json = new TextEncoder().encode(
       JSON.stringify(endStreamToJson(new Headers(), error, undefined)),
     );
-    const envelope = new Uint8Array(5 + json.byteLength);
-    envelope[0] = 0b10; // end of stream
-    new DataView(envelope.buffer).setUint32(1, json.byteLength);
-    envelope.set(json, 5);
     return {
       status: 200,
       headers: { ...extraHeaders, "content-type": contentType },
-      body: envelope,
+      body: encodeEnvelope(endStreamFlag, json),
     };
   }
   return {

@@ -37,14 +37,18 @@ export async function serveServerStream(
   let bytesOut = 0;
   let error: ConnectError | undefined;
   // Frames made in one turn of the event loop go out together, in one buffer and one write.
-  let batch: Buffer[] = [];
+  let batch: Uint8Array[] = [];
   let batchBytes = 0;
   let flushing: Promise<void> | undefined;
-  const flush = async () => {
-    if (batch.length === 0) return;
+  // The headers go with the first message, or the end.
+  const respond = () => {
     if (!stream.headersSent) {
       stream.respond(grpcHeaders(context, compression), { waitForTrailers: true });
     }
+  };
+  const flush = async () => {
+    if (batch.length === 0) return;
+    respond();
     const frames = Buffer.concat(batch, batchBytes);
     bytesOut += batchBytes;
     batch = [];
@@ -62,7 +66,7 @@ export async function serveServerStream(
       const message = normalize(route, output);
       options.note(message);
       const framed = grpcFrame(serializer.serialize(message), compression, limits);
-      const frame = framed instanceof Buffer ? framed : await framed;
+      const frame = framed instanceof Promise ? await framed : framed;
       batch.push(frame);
       batchBytes += frame.byteLength;
       if (batchBytes >= maxBatchBytes) {
@@ -80,9 +84,7 @@ export async function serveServerStream(
   await flush();
   if (stream.destroyed) return { code: "canceled", bytesIn: body.size, bytesOut };
   if (!body.complete) await discardBody(stream);
-  if (!stream.headersSent) {
-    stream.respond(grpcHeaders(context, compression), { waitForTrailers: true });
-  }
+  respond();
   const trailers = grpcTrailers(context, error);
   stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   stream.end();

@@ -16,8 +16,10 @@ import {
 } from "@connectrpc/connect";
 import {
   type Compression,
+  compressedFlag,
   compressionNegotiate,
   createMethodSerializationLookup,
+  encodeEnvelope,
   type MethodSerializationLookup,
 } from "@connectrpc/connect/protocol";
 import {
@@ -259,15 +261,6 @@ export function grpcTrailers(
   return toNode(trailer);
 }
 
-/** envelope frames a message as gRPC does: a flags byte, its length, its bytes. */
-export function envelope(bytes: Uint8Array, flags = 0): Buffer {
-  const frame = Buffer.allocUnsafe(5 + bytes.byteLength);
-  frame[0] = flags;
-  frame.writeUInt32BE(bytes.byteLength, 1);
-  frame.set(bytes, 5);
-  return frame;
-}
-
 /**
  * grpcFrame frames a message, compressed when it is large enough and the caller accepts it
  * (only then does it wait for anything).
@@ -276,11 +269,11 @@ export function grpcFrame(
   message: Uint8Array,
   compression: Compression | null,
   limits: FastPathLimits,
-): Buffer | Promise<Buffer> {
+): Uint8Array | Promise<Uint8Array> {
   if (compression && message.byteLength >= limits.compressMinBytes) {
-    return compression.compress(message).then((bytes) => envelope(bytes, 1));
+    return compression.compress(message).then((bytes) => encodeEnvelope(compressedFlag, bytes));
   }
-  return envelope(message);
+  return encodeEnvelope(0, message);
 }
 
 async function grpcAnswer(
