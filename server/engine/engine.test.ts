@@ -312,8 +312,7 @@ describe("engine", () => {
     // file, the next start takes them over although their leases have not expired.
     const start = (task: Task) => stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1);
     const lease = { owner: "dead", expiresAt: Date.now() + 60_000 };
-    await crashed.claimNextTask(start, lease);
-    await crashed.claimNextTask(start, lease);
+    await crashed.claimTasks(2, start, lease);
     await crashed.close();
 
     const { engine } = await startEngine({ path });

@@ -208,22 +208,21 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   async function pump(): Promise<void> {
-    do {
-      pumpAgain = false;
-      while (mayHaveQueued && !draining && running.size < options.maxConcurrentTasks) {
-        const epoch = wakeEpoch;
-        const claimed = await store.claimNextTask(
-          (task) => stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1),
-          { owner: instanceId, expiresAt: Date.now() + options.leaseMs },
-        );
-        if (claimed === undefined) {
-          if (epoch === wakeEpoch) mayHaveQueued = false;
-          break;
-        }
-        bus.publish(claimed.event, claimed.task.type);
-        start(claimed.task);
+    while (mayHaveQueued && !draining && running.size < options.maxConcurrentTasks) {
+      const epoch = wakeEpoch;
+      const free = options.maxConcurrentTasks - running.size;
+      const claimed = await store.claimTasks(
+        free,
+        (task) => stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1),
+        { owner: instanceId, expiresAt: Date.now() + options.leaseMs },
+      );
+      if (claimed.length < free && epoch === wakeEpoch) mayHaveQueued = false;
+      for (const { event, task } of claimed) {
+        bus.publish(event, task.type);
+        start(task);
       }
-    } while (pumpAgain && !draining);
+      if (claimed.length < free) break;
+    }
   }
 
   function wake(): void {
@@ -232,17 +231,22 @@ export function createExecutor(options: ExecutorOptions): Executor {
     pumpSoon();
   }
 
-  /** pumpSoon starts claiming while there may be queued tasks and free slots. */
+  /**
+   * pumpSoon starts claiming while there may be queued tasks and free slots; asked while a
+   * pump runs, it pumps again once that one ends.
+   */
   function pumpSoon(): void {
     if (pumping) {
       pumpAgain = true;
       return;
     }
     pumping = true;
+    pumpAgain = false;
     pump()
       .catch(options.onError)
       .finally(() => {
         pumping = false;
+        if (pumpAgain && !draining) pumpSoon();
       });
   }
 

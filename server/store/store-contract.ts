@@ -81,10 +81,14 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const highOld = newTask({ priority: 90 });
       const highNew = newTask({ priority: 90 });
       await store.insertTasks([low, highOld, highNew]);
-      const order = [];
-      for (let i = 0; i < 4; i++)
-        order.push((await store.claimNextTask(running, lease()))?.task.id);
-      expect(order).toEqual([highOld.task.id, highNew.task.id, low.task.id, undefined]);
+      const first = await store.claimTasks(1, running, lease());
+      const rest = await store.claimTasks(5, running, lease());
+      expect([...first, ...rest].map((c) => c.task.id)).toEqual([
+        highOld.task.id,
+        highNew.task.id,
+        low.task.id,
+      ]);
+      expect(await store.claimTasks(5, running, lease())).toEqual([]);
       const claimed = await store.getTask(low.task.id);
       expect(claimed).toMatchObject({ state: TaskState.RUNNING, attempts: 1, lastSequence: 2n });
       expect(claimed?.startedAt).toBeDefined();
@@ -95,7 +99,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const store = await open();
       const item = newTask();
       await store.insertTasks([item]);
-      await store.claimNextTask(running, lease());
+      await store.claimTasks(1, running, lease());
       const id = item.task.id;
       const progress = await store.appendEvent(progressEvent(id, 50, "half"), [TaskState.RUNNING]);
       expect(progress?.event.sequence).toBe(3n);
@@ -125,7 +129,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         newTask({ createdAtMs: 3_000 }),
       ];
       await store.insertTasks(items);
-      await store.claimNextTask(running, lease());
+      await store.claimTasks(1, running, lease());
       const all = await store.listTasks({ states: [], types: [], limit: 10 });
       expect(all.map((t) => t.id)).toEqual(items.map((i) => i.task.id).reverse());
       const queued = await store.listTasks({
@@ -163,9 +167,10 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const items = Array.from({ length: 20 }, () => newTask());
       await store.insertTasks(items);
       const claims = await Promise.all(
-        items.map((_, i) => store.claimNextTask(running, lease(`instance-${i % 3}`))),
+        items.map((_, i) => store.claimTasks(1 + (i % 2), running, lease(`instance-${i % 3}`))),
       );
-      const ids = claims.map((claim) => claim?.task.id);
+      const ids = claims.flat().map((claim) => claim.task.id);
+      expect(ids).toHaveLength(items.length);
       expect(new Set(ids).size).toBe(items.length);
       expect(await store.countTasks(TaskState.RUNNING)).toBe(items.length);
       expect(await store.countTasks(TaskState.QUEUED)).toBe(0);
@@ -176,8 +181,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const store = await open();
       const [kept, lost] = [newTask({ priority: 90 }), newTask({ priority: 10 })];
       await store.insertTasks([kept, lost]);
-      await store.claimNextTask(running, lease("alive", 60_000));
-      await store.claimNextTask(running, lease("dead", -1_000));
+      await store.claimTasks(1, running, lease("alive", 60_000));
+      await store.claimTasks(1, running, lease("dead", -1_000));
       const id = lost.task.id;
       expect(
         await store.appendEvent(progressEvent(id, 10, ""), [TaskState.RUNNING], "someone-else"),
@@ -192,7 +197,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(
         await store.appendEvent(resultEvent(id, result), [TaskState.RUNNING], "dead"),
       ).toBeUndefined();
-      const again = await store.claimNextTask(running, lease("alive", 60_000));
+      const [again] = await store.claimTasks(1, running, lease("alive", 60_000));
       expect(again?.task).toMatchObject({ id, attempts: 2 });
       // Renewed leases are not taken over; without renewal they would be by then.
       await store.renewLeases("alive", [id, kept.task.id], Date.now() + 120_000);

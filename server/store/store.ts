@@ -111,11 +111,15 @@ export interface Store {
     current?: Task,
   ): Promise<AppendedEvent | undefined>;
   /**
-   * claimNextTask moves the queued task with the highest priority (oldest first among
-   * equals) to running under a lease, recording the event `start` makes for it; undefined
-   * when none waits. Instances claiming at once never get the same task.
+   * claimTasks moves up to `limit` queued tasks, highest priority first (oldest first among
+   * equals), to running under a lease, recording the event `start` makes for each; fewer
+   * (or none) when fewer wait. Instances claiming at once never get the same task.
    */
-  claimNextTask(start: (task: Task) => TaskEvent, lease: Lease): Promise<AppendedEvent | undefined>;
+  claimTasks(
+    limit: number,
+    start: (task: Task) => TaskEvent,
+    lease: Lease,
+  ): Promise<AppendedEvent[]>;
   /**
    * renewLeases extends an instance's leases of the given tasks, the ones it still runs. A
    * lease it holds on any other task (one whose outcome it failed to record) is left to

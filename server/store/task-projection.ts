@@ -1,10 +1,4 @@
-import { clone } from "@bufbuild/protobuf";
-import {
-  type Task,
-  type TaskEvent,
-  TaskSchema,
-  TaskState,
-} from "../../gen/noizylab/agent/v1/task_pb.js";
+import { type Task, type TaskEvent, TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
 
 /** isTerminal tells whether a task in this state has finished for good. */
 export function isTerminal(state: TaskState): boolean {
@@ -18,7 +12,8 @@ export function isTerminal(state: TaskState): boolean {
  * each kind of event changes a task's record, for every store engine.
  */
 export function applyEvent(task: Task, event: TaskEvent): Task {
-  const next = clone(TaskSchema, task);
+  // A shallow copy: the nested messages it shares with the task are never changed in place.
+  const next: Task = { ...task };
   next.state = event.state;
   next.lastSequence = event.sequence;
   switch (event.kind.case) {

@@ -62,27 +62,51 @@ export function taskFromRow(row: TaskRow): Task {
   });
 }
 
-/** rowFromTask writes a task as a row. */
-export function rowFromTask(task: Task): TaskRow {
+/** EventRow is the part of a task's row its events change; the rest is fixed at submit. */
+export type EventRow = Pick<TaskRow, (typeof eventColumns)[number]>;
+
+/** The columns of EventRow. */
+export const eventColumns = [
+  "state",
+  "progress",
+  "progress_note",
+  "attempts",
+  "started_at",
+  "finished_at",
+  "result",
+  "error_code",
+  "error_message",
+  "last_sequence",
+] as const satisfies readonly (keyof TaskRow)[];
+
+/** eventRowFromTask writes the part of a task's row its events change. */
+export function eventRowFromTask(task: Task): EventRow {
   return {
-    id: task.id,
-    type: task.type,
-    spec: toBinary(TaskSpecSchema, task.spec ?? create(TaskSpecSchema)),
     state: task.state,
     progress: task.progress,
     progress_note: task.progressNote,
-    priority: task.priority,
-    idempotency_key: task.idempotencyKey === "" ? null : task.idempotencyKey,
     attempts: task.attempts,
-    timeout_ms: task.timeoutMs,
-    created_at: task.createdAt ? timestampMs(task.createdAt) : Date.now(),
     started_at: task.startedAt ? timestampMs(task.startedAt) : null,
     finished_at: task.finishedAt ? timestampMs(task.finishedAt) : null,
     result: task.result ? toBinary(TaskResultSchema, task.result) : null,
     error_code: task.error ? task.error.code : null,
     error_message: task.error ? task.error.message : null,
     last_sequence: Number(task.lastSequence),
+  };
+}
+
+/** rowFromTask writes a task as a row. */
+export function rowFromTask(task: Task): TaskRow {
+  return {
+    id: task.id,
+    type: task.type,
+    spec: toBinary(TaskSpecSchema, task.spec ?? create(TaskSpecSchema)),
+    priority: task.priority,
+    idempotency_key: task.idempotencyKey === "" ? null : task.idempotencyKey,
+    timeout_ms: task.timeoutMs,
+    created_at: task.createdAt ? timestampMs(task.createdAt) : Date.now(),
     key_id: task.keyId,
+    ...eventRowFromTask(task),
   };
 }
 

@@ -283,8 +283,9 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     // A claim reserves the next task with FOR UPDATE SKIP LOCKED (instances claiming at once
     // skip each other's rows instead of waiting), then starts it as its reserver. A reserver
     // that dies between the two leaves a lease that expires like any other.
-    async claimNextTask(start, lease) {
-      for (;;) {
+    async claimTasks(limit, start, lease) {
+      const claimed: AppendedEvent[] = [];
+      while (claimed.length < limit) {
         const [row] = await db.query<TaskRow>(
           `UPDATE tasks SET lease_owner = $1, lease_expires_at = $2
            WHERE id = (
@@ -294,13 +295,14 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
            RETURNING *`,
           [lease.owner, lease.expiresAt, Date.now()],
         );
-        if (row === undefined) return undefined;
+        if (row === undefined) break;
         const task = taskFromRow(row);
         const guard = { expected: [TaskState.QUEUED], leaseOwner: lease.owner, claim: lease };
-        const claimed = await append(db.query, task, start(task), guard);
+        const appended = await append(db.query, task, start(task), guard);
         // Otherwise it was cancelled in between: claim the next.
-        if (claimed) return claimed;
+        if (appended) claimed.push(appended);
       }
+      return claimed;
     },
     async renewLeases(owner, taskIds, expiresAt) {
       if (taskIds.length === 0) return;

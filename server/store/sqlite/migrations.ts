@@ -102,7 +102,7 @@ export const migrations: readonly string[] = [
       WHERE key_id = NEW.key_id;
   END;
   `,
-  // Leases of running tasks (see Store.claimNextTask); one instance uses a SQLite file, but
+  // Leases of running tasks (see Store.claimTasks); one instance uses a SQLite file, but
   // the store keeps the same contract as the shared engines.
   `
   ALTER TABLE tasks ADD COLUMN lease_owner TEXT;

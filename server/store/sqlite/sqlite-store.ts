@@ -12,16 +12,18 @@ import { createRateLimiter } from "../../security/rate-limiter.js";
 import type { AppendedEvent, InsertedTask, Lease, NewTask, Store, TaskQuery } from "../store.js";
 import { applyEvent } from "../task-projection.js";
 import {
+  eventColumns,
+  eventRowFromTask,
   type LeasedTaskRow,
   rowFromTask,
   type TaskRow,
   taskColumns,
   taskFromRow,
 } from "../task-rows.js";
-import { groupCommit } from "./group-commit.js";
 import { migrations } from "./migrations.js";
 import { createSqliteAuditStore } from "./sqlite-audit.js";
 import { createSqliteKeyStore } from "./sqlite-keys.js";
+import { createWriteBatcher } from "./write-batcher.js";
 
 /** SqliteStoreOptions configures the embedded SQLite store. */
 export interface SqliteStoreOptions {
@@ -29,11 +31,17 @@ export interface SqliteStoreOptions {
   readonly path: string;
 }
 
+/** LeaseColumns is what a write checks of a task's row before it applies an event. */
+type LeaseColumns = Pick<
+  LeasedTaskRow,
+  "state" | "last_sequence" | "lease_owner" | "lease_expires_at"
+>;
+
 /**
  * leaseOf is the lease a task holds after an event: a new lease when the event claims it,
  * the row's lease while it stays running, and none once it leaves the running state.
  */
-function leaseOf(task: Task, row: LeasedTaskRow, claim?: Lease): Lease | undefined {
+function leaseOf(task: Task, row: LeaseColumns, claim?: Lease): Lease | undefined {
   if (task.state !== TaskState.RUNNING) return undefined;
   if (claim) return claim;
   return row.lease_owner === null
@@ -82,19 +90,21 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
   );
   const updateTaskRow = db.prepare(
-    `UPDATE tasks SET ${taskColumns
-      .filter((c) => c !== "id")
-      .map((c) => `${c} = @${c}`)
-      .join(
-        ", ",
-      )}, lease_owner = @lease_owner, lease_expires_at = @lease_expires_at WHERE id = @id`,
+    `UPDATE tasks SET ${eventColumns.map((c) => `${c} = @${c}`).join(", ")},
+     lease_owner = @lease_owner, lease_expires_at = @lease_expires_at WHERE id = @id`,
   );
   const selectTask = db.prepare<[string], LeasedTaskRow>("SELECT * FROM tasks WHERE id = ?");
+  const selectLease = db.prepare<[string], LeaseColumns>(
+    "SELECT state, last_sequence, lease_owner, lease_expires_at FROM tasks WHERE id = ?",
+  );
   const selectByKey = db.prepare<[string], TaskRow>(
     "SELECT * FROM tasks WHERE idempotency_key = ?",
   );
+  // Without statistics the planner would rather sort every queued task than read the queue's
+  // own index in order: with a backlog, that made each claim cost as much as the backlog.
   const selectNextQueued = db.prepare<[], LeasedTaskRow>(
-    `SELECT * FROM tasks WHERE state = ${TaskState.QUEUED} ORDER BY priority DESC, id LIMIT 1`,
+    `SELECT * FROM tasks INDEXED BY tasks_queue WHERE state = ${TaskState.QUEUED}
+     ORDER BY priority DESC, id LIMIT 1`,
   );
   const countInState = db.prepare<[number], { n: number }>(
     "SELECT n FROM task_state_counts WHERE state = ?",
@@ -104,11 +114,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   );
   const renewLease = db.prepare(
     `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ${TaskState.RUNNING}`,
-  );
-  const renewLeases = db.transaction(
-    (owner: string, taskIds: readonly string[], expiresAt: number) => {
-      for (const id of taskIds) renewLease.run(expiresAt, id, owner);
-    },
   );
   const selectExpired = db.prepare<[number], LeasedTaskRow>(
     `SELECT * FROM tasks WHERE state = ${TaskState.RUNNING} AND COALESCE(lease_expires_at, 0) < ? ORDER BY id`,
@@ -120,56 +125,68 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     "SELECT event FROM task_events WHERE task_id = ? AND sequence > ? ORDER BY sequence",
   );
 
-  function append(row: LeasedTaskRow, event: TaskEvent, lease?: Lease): AppendedEvent {
-    const before = taskFromRow(row);
+  function append(before: Task, row: LeaseColumns, event: TaskEvent, lease?: Lease) {
     event.sequence = before.lastSequence + 1n;
     const task = applyEvent(before, event);
     const kept = leaseOf(task, row, lease);
     updateTaskRow.run({
-      ...rowFromTask(task),
+      id: task.id,
+      ...eventRowFromTask(task),
       lease_owner: kept?.owner ?? null,
       lease_expires_at: kept?.expiresAt ?? null,
     });
     insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
-    return { task, event };
+    return { task, event } satisfies AppendedEvent;
   }
 
-  const insertTasks = db.transaction((tasks: readonly NewTask[]): InsertedTask[] =>
-    tasks.map(({ task, event }) => {
+  // The writes of one turn commit together, with one fsync (see createWriteBatcher).
+  const write = createWriteBatcher(db);
+
+  function insertTasks(tasks: readonly NewTask[]): InsertedTask[] {
+    return tasks.map(({ task, event }) => {
       const existing =
         task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
       insertTaskRow.run(rowFromTask(task));
       insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
       return { task, created: true };
-    }),
-  );
+    });
+  }
 
-  // Submits arriving together commit together: one fsync for a batch (see groupCommit).
-  const insertTaskBatch = db.transaction((batch: (readonly NewTask[])[]) => batch.map(insertTasks));
-  const commitTasks = groupCommit(
-    (batch: (readonly NewTask[])[]) => insertTaskBatch.immediate(batch),
-    (tasks: readonly NewTask[]) => insertTasks.immediate(tasks),
-  );
+  // The writer of a task's events usually knows the task as it wrote it last: when the row
+  // still has that sequence, the task is read from it and not from the row.
+  function appendEvent(
+    event: TaskEvent,
+    expected: readonly TaskState[],
+    leaseOwner?: string,
+    current?: Task,
+  ) {
+    const row = selectLease.get(event.taskId);
+    if (row === undefined || !expected.includes(row.state)) return undefined;
+    if (leaseOwner !== undefined && row.lease_owner !== leaseOwner) return undefined;
+    if (current !== undefined && current.lastSequence === BigInt(row.last_sequence)) {
+      return append(current, row, event);
+    }
+    // The row is there: it was read a moment ago, in this transaction.
+    return append(taskFromRow(selectTask.get(event.taskId) as LeasedTaskRow), row, event);
+  }
 
-  const appendEvent = db.transaction(
-    (event: TaskEvent, expected: readonly TaskState[], leaseOwner?: string) => {
-      const row = selectTask.get(event.taskId);
-      if (row === undefined || !expected.includes(row.state)) return undefined;
-      if (leaseOwner !== undefined && row.lease_owner !== leaseOwner) return undefined;
-      return append(row, event);
-    },
-  );
+  function claimTasks(limit: number, start: (task: Task) => TaskEvent, lease: Lease) {
+    const claimed: AppendedEvent[] = [];
+    for (let row = selectNextQueued.get(); row; row = selectNextQueued.get()) {
+      const task = taskFromRow(row);
+      claimed.push(append(task, row, start(task), lease));
+      if (claimed.length === limit) break;
+    }
+    return claimed;
+  }
 
-  const claimNextTask = db.transaction((start: (task: Task) => TaskEvent, lease: Lease) => {
-    const row = selectNextQueued.get();
-    return row && append(row, start(taskFromRow(row)), lease);
-  });
-
-  const takeOverTasks = db.transaction(
-    (expiredBefore: number, takeOver: (task: Task) => TaskEvent) =>
-      selectExpired.all(expiredBefore).map((row) => append(row, takeOver(taskFromRow(row)))),
-  );
+  function takeOverTasks(expiredBefore: number, takeOver: (task: Task) => TaskEvent) {
+    return selectExpired.all(expiredBefore).map((row) => {
+      const task = taskFromRow(row);
+      return append(task, row, takeOver(task));
+    });
+  }
 
   async function listEvents(taskId: string, afterSequence: bigint): Promise<TaskEvent[]> {
     return selectEvents
@@ -183,9 +200,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // One instance uses a SQLite file: its rate-limit buckets need not leave its memory.
     shared: false,
     rateLimiter: createRateLimiter(),
-    insertTasks(tasks) {
-      return commitTasks(tasks);
-    },
+    insertTasks: (tasks) => write(() => insertTasks(tasks)),
     async getTask(id) {
       const row = selectTask.get(id);
       return row && taskFromRow(row);
@@ -222,18 +237,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const row = selectTask.get(taskId);
       return row && { task: taskFromRow(row), events: await listEvents(taskId, afterSequence) };
     },
-    async appendEvent(event, expected, leaseOwner) {
-      return appendEvent.immediate(event, expected, leaseOwner);
-    },
-    async claimNextTask(start, lease) {
-      return claimNextTask.immediate(start, lease);
-    },
+    appendEvent: (event, expected, leaseOwner, current) =>
+      write(() => appendEvent(event, expected, leaseOwner, current)),
+    claimTasks: (limit, start, lease) => write(() => claimTasks(limit, start, lease)),
     async renewLeases(owner, taskIds, expiresAt) {
-      if (taskIds.length > 0) renewLeases.immediate(owner, taskIds, expiresAt);
+      if (taskIds.length === 0) return;
+      await write(() => {
+        for (const id of taskIds) renewLease.run(expiresAt, id, owner);
+      });
     },
-    async takeOverTasks(expiredBefore, takeOver) {
-      return takeOverTasks.immediate(expiredBefore, takeOver);
-    },
+    takeOverTasks: (expiredBefore, takeOver) => write(() => takeOverTasks(expiredBefore, takeOver)),
     // Nobody else writes to the file: there are no remote events, and the disk is always there.
     onRemoteEvent: () => () => {},
     onFeedGap: () => () => {},

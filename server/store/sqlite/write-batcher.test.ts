@@ -1,0 +1,42 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../../test-support.js";
+import { createWriteBatcher } from "./write-batcher.js";
+
+describe("createWriteBatcher", () => {
+  it("commits the writes of one turn in one transaction, and a failing write alone", async () => {
+    const path = join(tempDir("write-batcher-"), "batch.db");
+    const db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.exec("CREATE TABLE t (n INTEGER PRIMARY KEY)");
+    const reader = new Database(path, { readonly: true });
+    const seenByReader = () =>
+      (reader.prepare("SELECT count(*) AS c FROM t").get() as { c: number }).c;
+    const insert = db.prepare("INSERT INTO t (n) VALUES (?)");
+    const write = createWriteBatcher(db);
+
+    const outcomes = await Promise.allSettled([
+      write(() => insert.run(1).changes),
+      write(() => {
+        insert.run(2);
+        insert.run(1); // a duplicate: this write's savepoint is rolled back, row 2 with it
+      }),
+      // Another connection does not see the first write yet: the turn's transaction is open.
+      write(() => seenByReader()),
+      write(() => insert.run(3).changes),
+    ]);
+    expect(outcomes.map((o) => (o.status === "fulfilled" ? o.value : "rejected"))).toEqual([
+      1,
+      "rejected",
+      0,
+      1,
+    ]);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
+    expect(db.prepare("SELECT n FROM t ORDER BY n").pluck().all()).toEqual([1, 3]);
+    expect(seenByReader()).toBe(2);
+    expect(await write(() => insert.run(4).changes)).toBe(1);
+    reader.close();
+    db.close();
+  });
+});
