@@ -20,7 +20,9 @@ import {
 } from "./transport/workloads.js";
 
 const smoke = process.argv.includes("--smoke");
-// --only TEXT measures only the workloads whose name has TEXT (and writes no results).
+// --only TEXT measures only the workloads whose name has TEXT (and writes no results);
+// "--only idle" measures only the memory of idle connections. A run with --only prints its
+// figures instead.
 const only = process.argv[process.argv.indexOf("--only") + 1];
 const filter = process.argv.includes("--only") ? only : undefined;
 const runs = smoke ? 1 : 3;
@@ -191,12 +193,14 @@ try {
     check: echoCheck("grpc", grpcPing, 100),
   });
   const idle = new Map<string, number>();
-  for (const server of filter === undefined ? [raw, grpcJs, stock, ours] : []) {
+  const idleMeasured = filter === undefined || "idle connections".includes(filter);
+  for (const server of idleMeasured ? [raw, grpcJs, stock, ours] : []) {
     idle.set(server.name, await measureIdleConnections(server, grpcPing, smoke ? 20 : 1_000));
   }
   // The smoke renders the report too, so a full run cannot fail at its last step.
   const section = report(idle);
   if (!smoke && filter === undefined) writeSection("transport", section);
+  else if (!smoke) console.log(section);
 } finally {
   await Promise.all(all.map((server) => server.stop()));
 }

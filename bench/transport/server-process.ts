@@ -13,14 +13,28 @@ export interface ServerUnderTest {
   readonly pid: number;
   /** Headers every request to it carries (our server's API key). */
   readonly headers: Record<string, string>;
+  /** collectGarbage has the server run a full collection, and resolves once it has. */
+  collectGarbage(): Promise<void>;
   stop(): Promise<void>;
 }
 
 const root = join(import.meta.dirname, "..", "..");
+/** Every server runs with a collection on SIGUSR2 (see gc-on-signal.mjs and collectGarbage). */
+const gcOnSignal = ["--expose-gc", "--import", join(import.meta.dirname, "gc-on-signal.mjs")];
 
 function started(name: string, child: ChildProcess, port: RegExp, cleanup = () => {}) {
   let output = "";
-  return new Promise<{ port: number; http1Port?: number; stop(): Promise<void> }>(
+  const collectGarbage = () =>
+    new Promise<void>((resolve) => {
+      const collected = (chunk: Buffer) => {
+        if (!chunk.toString().includes("collected")) return;
+        child.stderr?.off("data", collected);
+        resolve();
+      };
+      child.stderr?.on("data", collected);
+      child.kill("SIGUSR2");
+    });
+  return new Promise<Pick<ServerUnderTest, "port" | "http1Port" | "collectGarbage" | "stop">>(
     (resolve, reject) => {
       const read = (chunk: Buffer) => {
         output += chunk.toString();
@@ -28,7 +42,8 @@ function started(name: string, child: ChildProcess, port: RegExp, cleanup = () =
         if (match?.[1]) {
           resolve({
             port: Number(match[1]),
-            ...(match[2] ? { http1Port: Number(match[2]) } : {}),
+            http1Port: match[2] ? Number(match[2]) : undefined,
+            collectGarbage,
             stop: async () => {
               const exited = new Promise((done) => child.once("exit", done));
               child.kill("SIGTERM");
@@ -52,19 +67,19 @@ export async function startPeer(
 ): Promise<ServerUnderTest> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(import.meta.dirname, "peers", `${name}.ts`)],
+    [...gcOnSignal, "--import", "tsx", join(import.meta.dirname, "peers", `${name}.ts`)],
     {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
-  const { port, http1Port, stop } = await started(
+  const { port, http1Port, collectGarbage, stop } = await started(
     name,
     child,
     /\{"port":(\d+)(?:,"http1Port":(\d+))?\}/,
   );
-  return { name, port, http1Port, pid: child.pid ?? 0, headers: {}, stop };
+  return { name, port, http1Port, pid: child.pid ?? 0, headers: {}, collectGarbage, stop };
 }
 
 /** startAgent starts our server (`cloudagent serve`) with its data in a temporary folder. */
@@ -73,23 +88,27 @@ export async function startAgent(
   env: Record<string, string> = {},
 ): Promise<ServerUnderTest> {
   const dataDir = tempDir("cloudagent-bench-");
-  const child = spawn(process.execPath, [join(root, "bin", "cloudagent.js"), "serve"], {
-    cwd: root,
-    env: {
-      ...process.env,
-      CLOUDAGENT_PORT: "0",
-      CLOUDAGENT_HOST: "127.0.0.1",
-      CLOUDAGENT_DATA_DIR: dataDir,
-      // The benchmark is the only caller: no key's rate should hold it back.
-      CLOUDAGENT_RATE_LIMIT_PER_SECOND: "1000000",
-      CLOUDAGENT_RATE_LIMIT_BURST: "1000000",
-      CLOUDAGENT_MAX_TASKS_PER_KEY: "1000000",
-      CLOUDAGENT_MAX_QUEUED_TASKS: "1000000",
-      ...env,
+  const child = spawn(
+    process.execPath,
+    [...gcOnSignal, join(root, "bin", "cloudagent.js"), "serve"],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        CLOUDAGENT_PORT: "0",
+        CLOUDAGENT_HOST: "127.0.0.1",
+        CLOUDAGENT_DATA_DIR: dataDir,
+        // The benchmark is the only caller: no key's rate should hold it back.
+        CLOUDAGENT_RATE_LIMIT_PER_SECOND: "1000000",
+        CLOUDAGENT_RATE_LIMIT_BURST: "1000000",
+        CLOUDAGENT_MAX_TASKS_PER_KEY: "1000000",
+        CLOUDAGENT_MAX_QUEUED_TASKS: "1000000",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const { port, stop } = await started(
+  );
+  const { port, collectGarbage, stop } = await started(
     "cloudagent",
     child,
     /listening on http:\/\/[^:]+:(\d+)\//,
@@ -102,6 +121,7 @@ export async function startAgent(
     http1Port: port,
     pid: child.pid ?? 0,
     headers: { authorization: `Bearer ${adminKey(dataDir)}` },
+    collectGarbage,
     stop,
   };
 }
