@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   Code,
   ConnectError,
@@ -71,6 +71,9 @@ interface Meter {
 interface AuditedCall {
   readonly draft: AuditDraft;
   readonly meter: Meter;
+  /** The wall-clock time it started, in milliseconds since the epoch. */
+  readonly startedAt: number;
+  /** The same, on the monotonic clock its duration is measured on. */
   readonly started: number;
 }
 
@@ -266,20 +269,20 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
   /** audited starts a request's audit draft (see recordAudit). */
   function audited(procedure: string, peerIp: string, headers: IncomingHttpHeaders): AuditedCall {
     const draft: AuditDraft = {
-      time: timestampNow(),
       procedure,
       peerIp,
       userAgent: String(headers["user-agent"] ?? ""),
       protocol: protocolOf(String(headers["content-type"] ?? "")),
     };
-    return { draft, meter: { in: 0, out: 0 }, started: performance.now() };
+    return { draft, meter: { in: 0, out: 0 }, startedAt: Date.now(), started: performance.now() };
   }
 
   /** recordAudit writes a request's audit event, once its response has closed. */
-  function recordAudit({ draft, meter, started }: AuditedCall): void {
+  function recordAudit({ draft, meter, startedAt, started }: AuditedCall): void {
     if (!options.audit.enabled) return;
     options.audit.record({
       ...draft,
+      time: timestampFromMs(startedAt),
       code: draft.code || "canceled",
       durationMs: Math.round(performance.now() - started),
       bytesIn: BigInt(meter.in),
@@ -332,7 +335,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       limits,
       contextValues: createContextValues().set(kCaller, caller).set(kAudit, draft),
       shutdownSignal: options.router.shutdownSignal,
-      note: (message) => noteTask(draft, message),
+      note: noteTask.bind(undefined, draft),
     });
     draft.code = outcome.code;
     meter.in = outcome.bytesIn;
@@ -370,7 +373,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       // Server streams take the fast path in gRPC only.
       if (route.method.methodKind !== "unary" && protocol !== "grpc") return false;
       const call = audited(path, stream.session?.socket?.remoteAddress ?? "", headers);
-      stream.once("close", () => recordAudit(call));
+      if (options.audit.enabled) stream.once("close", () => recordAudit(call));
       serveFast(stream, headers, route, protocol, call.draft, call.meter).catch(
         (error: unknown) => {
           if (stream.closed || stream.destroyed) return;
