@@ -115,7 +115,7 @@ async function measure(setup: Setup, postgres: ThrowawayPostgres): Promise<Measu
   }
 }
 
-// Commits reach the disk on both engines: SQLite with synchronous=FULL, PostgreSQL with fsync.
+// Commits reach the disk on both engines: SQLite fsyncs its log, PostgreSQL has fsync on.
 const postgres = await startThrowawayPostgres({ durable: true });
 const results = new Map(setups.map((setup) => [setup.name, [] as Measure[]]));
 try {
@@ -152,8 +152,8 @@ const section = `## Scale-out: SQLite and PostgreSQL
 ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, Node ${process.version}.
 \`echo\` tasks run to completion (\`TaskService.Run\`: committed, claimed, run, result committed
 and streamed back), spread over the instances by the Node client's balancer, the door on
-(key, shared rate limit, audit). Commits reach the disk on both engines (SQLite
-synchronous=FULL, PostgreSQL fsync on). Throughput: ${concurrency} callers in another process, each
+(key, shared rate limit, audit). Commits reach the disk on both engines (SQLite's log
+fsynced, PostgreSQL fsync on). Throughput: ${concurrency} callers in another process, each
 running one task after another. CPU: the time all agent processes and all PostgreSQL
 processes spent per completed task, at that saturation, and at a steady ${steadyPerInstance} tasks/s per
 instance (${steadyPerInstance}, ${steadyPerInstance * 2}, ${steadyPerInstance * 3} tasks/s in all). Windows of ${durationMs / 1000} s after ${warmupMs / 1000} s of warm-up;

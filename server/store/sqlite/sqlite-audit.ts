@@ -3,16 +3,20 @@ import type Database from "better-sqlite3";
 import type { AuditEvent } from "../../../gen/noizylab/agent/v1/audit_pb.js";
 import { type AuditRow, eventFromRow } from "../audit-rows.js";
 import type { AuditStore } from "../audit-store.js";
+import type { WriteBatcher } from "./write-batcher.js";
 
-/** createSqliteAuditStore keeps the audit trail in the audit_events table. */
-export function createSqliteAuditStore(db: Database.Database): AuditStore {
+/**
+ * createSqliteAuditStore keeps the audit trail in the audit_events table, written through the
+ * store's batcher.
+ */
+export function createSqliteAuditStore(db: Database.Database, write: WriteBatcher): AuditStore {
   const insert = db.prepare(
     `INSERT INTO audit_events (time, key_id, procedure, task_type, task_id, peer_ip, country, user_agent,
        protocol, code, duration_ms, bytes_in, bytes_out, reason)
      VALUES (@time, @keyId, @procedure, @taskType, @taskId, @peerIp, @country, @userAgent,
        @protocol, @code, @durationMs, @bytesIn, @bytesOut, @reason)`,
   );
-  const insertAll = db.transaction((events: readonly AuditEvent[]) => {
+  const insertAll = (events: readonly AuditEvent[]) => {
     for (const event of events) {
       insert.run({
         ...event,
@@ -21,11 +25,11 @@ export function createSqliteAuditStore(db: Database.Database): AuditStore {
         bytesOut: Number(event.bytesOut),
       });
     }
-  });
+  };
   const purge = db.prepare("DELETE FROM audit_events WHERE time < ?");
   return {
     async insert(events) {
-      insertAll.immediate(events);
+      await write(() => insertAll(events));
     },
     async list(query) {
       const where: string[] = [];
@@ -48,7 +52,7 @@ export function createSqliteAuditStore(db: Database.Database): AuditStore {
       };
     },
     async purge(before) {
-      return purge.run(before).changes;
+      return write(() => purge.run(before).changes);
     },
     // One instance uses a SQLite file: nobody else inserts.
     onRemoteInsert: () => () => {},

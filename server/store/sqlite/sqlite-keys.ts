@@ -1,15 +1,20 @@
 import type Database from "better-sqlite3";
 import { type KeyRow, keyColumns, keyFromRow, keyValues } from "../key-rows.js";
 import type { KeyStore, StoredKey } from "../key-store.js";
+import type { WriteBatcher } from "./write-batcher.js";
 
 /**
  * createSqliteKeyStore keeps API keys in the api_keys table (read through a cache: only this
  * process writes the file, and it keeps the cache in step), and request nonces in
  * request_nonces through nonceDb: a connection to the same file with synchronous=NORMAL, so
  * recording a nonce costs no fsync (a power cut may forget nonces of the last moments; a crash
- * of the process does not).
+ * of the process does not). Keys are written through the store's batcher, durably.
  */
-export function createSqliteKeyStore(db: Database.Database, nonceDb: Database.Database): KeyStore {
+export function createSqliteKeyStore(
+  db: Database.Database,
+  nonceDb: Database.Database,
+  write: WriteBatcher,
+): KeyStore {
   const insert = db.prepare(
     `INSERT INTO api_keys (${keyColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
@@ -44,9 +49,10 @@ export function createSqliteKeyStore(db: Database.Database, nonceDb: Database.Da
     },
     async insert(key) {
       // SQLite stores booleans as 0 and 1.
-      insert.run(
-        ...keyValues(key).map((value) => (typeof value === "boolean" ? Number(value) : value)),
+      const values = keyValues(key).map((value) =>
+        typeof value === "boolean" ? Number(value) : value,
       );
+      await write(() => insert.run(...values));
       cache.delete(key.keyId);
     },
     async get(keyId) {
@@ -56,7 +62,7 @@ export function createSqliteKeyStore(db: Database.Database, nonceDb: Database.Da
       return selectAll.all().map(keyFromRow);
     },
     async revoke(keyId, at) {
-      revoke.run(at, keyId);
+      await write(() => revoke.run(at, keyId));
       return read(keyId);
     },
     async count() {

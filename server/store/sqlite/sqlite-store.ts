@@ -20,6 +20,7 @@ import {
   taskColumns,
   taskFromRow,
 } from "../task-rows.js";
+import { createLogSync } from "./log-sync.js";
 import { migrations } from "./migrations.js";
 import { createSqliteAuditStore } from "./sqlite-audit.js";
 import { createSqliteKeyStore } from "./sqlite-keys.js";
@@ -68,19 +69,27 @@ function migrate(db: Database.Database): void {
 
 /**
  * createSqliteStore opens (or creates) the SQLite database and applies its migrations. WAL
- * mode with synchronous=FULL: a transaction that returned survives a crash of the process
- * and of the machine.
+ * mode; a write resolves once its transaction is on disk, so one that returned survives a
+ * crash of the process and of the machine. Commits do not wait for the disk themselves
+ * (synchronous=NORMAL, which keeps the file consistent whatever happens): the log is fsynced
+ * off the event loop, once for all the transactions committed meanwhile (see createLogSync).
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
-  if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+  const inMemory = options.path === ":memory:";
+  if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
   const db = new Database(options.path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
   migrate(db);
+  // From here every write goes through the batcher, which waits for the log's fsync.
+  db.pragma("synchronous = NORMAL");
+  const logSync = inMemory ? undefined : createLogSync(`${options.path}-wal`);
+  // The writes of one turn commit together (see createWriteBatcher).
+  const write = createWriteBatcher(db, logSync);
   // An in-memory database has no second connection: nonces then share the first.
-  const nonceDb = options.path === ":memory:" ? db : new Database(options.path);
+  const nonceDb = inMemory ? db : new Database(options.path);
   if (nonceDb !== db) {
     nonceDb.pragma("synchronous = NORMAL");
     nonceDb.pragma("busy_timeout = 5000");
@@ -139,9 +148,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return { task, event } satisfies AppendedEvent;
   }
 
-  // The writes of one turn commit together, with one fsync (see createWriteBatcher).
-  const write = createWriteBatcher(db);
-
   function insertTasks(tasks: readonly NewTask[]): InsertedTask[] {
     return tasks.map(({ task, event }) => {
       const existing =
@@ -195,8 +201,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   return {
-    keys: createSqliteKeyStore(db, nonceDb),
-    audit: createSqliteAuditStore(db),
+    keys: createSqliteKeyStore(db, nonceDb, write),
+    audit: createSqliteAuditStore(db, write),
     // One instance uses a SQLite file: its rate-limit buckets need not leave its memory.
     shared: false,
     rateLimiter: createRateLimiter(),
@@ -261,6 +267,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return countInState.get(state)?.n ?? 0;
     },
     async close() {
+      await logSync?.close();
       if (nonceDb !== db) nonceDb.close();
       db.close();
     },

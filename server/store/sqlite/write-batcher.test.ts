@@ -2,6 +2,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../../test-support.js";
+import { createLogSync } from "./log-sync.js";
 import { createWriteBatcher } from "./write-batcher.js";
 
 describe("createWriteBatcher", () => {
@@ -14,7 +15,8 @@ describe("createWriteBatcher", () => {
     const seenByReader = () =>
       (reader.prepare("SELECT count(*) AS c FROM t").get() as { c: number }).c;
     const insert = db.prepare("INSERT INTO t (n) VALUES (?)");
-    const write = createWriteBatcher(db);
+    const logSync = createLogSync(`${path}-wal`);
+    const write = createWriteBatcher(db, logSync);
 
     const outcomes = await Promise.allSettled([
       write(() => insert.run(1).changes),
@@ -36,7 +38,35 @@ describe("createWriteBatcher", () => {
     expect(db.prepare("SELECT n FROM t ORDER BY n").pluck().all()).toEqual([1, 3]);
     expect(seenByReader()).toBe(2);
     expect(await write(() => insert.run(4).changes)).toBe(1);
+    await logSync.close();
     reader.close();
+    db.close();
+  });
+
+  it("acknowledges no write whose log did not reach the disk", async () => {
+    const db = new Database(join(tempDir("write-batcher-"), "lost.db"));
+    db.exec("CREATE TABLE t (n INTEGER PRIMARY KEY)");
+    // A log that is not there stands for a disk that fails the fsync.
+    const write = createWriteBatcher(db, createLogSync(join(tempDir(), "missing-wal")));
+    await expect(write(() => db.prepare("INSERT INTO t (n) VALUES (1)").run())).rejects.toThrow(
+      /ENOENT/,
+    );
+    db.close();
+  });
+
+  it("closes the log only after the fsyncs asked for have completed", async () => {
+    const path = join(tempDir("write-batcher-"), "grouped.db");
+    const db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.exec("CREATE TABLE t (n INTEGER PRIMARY KEY)");
+    const logSync = createLogSync(`${path}-wal`);
+    const order: number[] = [];
+    logSync.afterCommit(() => order.push(1));
+    logSync.afterCommit(() => order.push(2));
+    logSync.afterCommit(() => order.push(3));
+    // The first fsync is under way when the others ask: they wait for the next one, together.
+    await logSync.close();
+    expect(order).toEqual([1, 2, 3]);
     db.close();
   });
 });

@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
+import type { LogSync } from "./log-sync.js";
 
-/** WriteBatcher runs a write in the transaction of its turn; it resolves once that commits. */
+/** WriteBatcher runs a write in the transaction of its turn; it resolves once that is durable. */
 export type WriteBatcher = <Output>(write: () => Output) => Promise<Output>;
 
 interface PendingWrite {
@@ -9,18 +10,23 @@ interface PendingWrite {
   reject(error: unknown): void;
 }
 
+type Outcome = { output: unknown } | { error: unknown };
+
 /**
  * createWriteBatcher commits the writes asked for in one turn of the event loop in one
- * transaction, so they share one fsync; each still resolves only once its transaction has
- * committed. While a commit blocks the loop the next writes gather, so transactions grow with
- * the load. Writes run in the order they were asked for, each in a savepoint of its own: one
- * that throws is rolled back and rejects alone.
+ * transaction. Writes run in the order they were asked for, each in a savepoint of its own:
+ * one that throws is rolled back and rejects alone. The others resolve once their
+ * transaction is durable: at once on a database without a file, else when `logSync` says the
+ * log holding it reached the disk (the commit itself does not wait for the disk).
  */
-export function createWriteBatcher(db: Database.Database): WriteBatcher {
+export function createWriteBatcher(
+  db: Database.Database,
+  logSync: LogSync | undefined,
+): WriteBatcher {
   let pending: PendingWrite[] = [];
   const inSavepoint = db.transaction((write: () => unknown) => write());
   const runAll = db.transaction((batch: PendingWrite[]) =>
-    batch.map((call) => {
+    batch.map((call): Outcome => {
       try {
         return { output: inSavepoint(call.write) };
       } catch (error) {
@@ -29,21 +35,27 @@ export function createWriteBatcher(db: Database.Database): WriteBatcher {
     }),
   );
 
+  function settle(batch: PendingWrite[], outcomes: Outcome[], syncError: Error | null): void {
+    batch.forEach((call, i) => {
+      const outcome = outcomes[i] as Outcome;
+      if ("error" in outcome) call.reject(outcome.error);
+      else if (syncError) call.reject(syncError);
+      else call.resolve(outcome.output);
+    });
+  }
+
   function flush(): void {
     const batch = pending;
     pending = [];
-    let outcomes: ({ output: unknown } | { error: unknown })[];
+    let outcomes: Outcome[];
     try {
       outcomes = runAll.immediate(batch);
     } catch (error) {
       for (const call of batch) call.reject(error);
       return;
     }
-    batch.forEach((call, i) => {
-      const outcome = outcomes[i] as { output: unknown } | { error: unknown };
-      if ("error" in outcome) call.reject(outcome.error);
-      else call.resolve(outcome.output);
-    });
+    if (logSync === undefined) settle(batch, outcomes, null);
+    else logSync.afterCommit((error) => settle(batch, outcomes, error));
   }
 
   return <Output>(write: () => Output) =>
