@@ -1,7 +1,10 @@
 import type Database from "better-sqlite3";
 import type { LogSync } from "./log-sync.js";
 
-/** WriteBatcher runs a write in the transaction of its turn; it resolves once that is durable. */
+/**
+ * WriteBatcher runs a write in the transaction of its turn; it resolves once that is durable.
+ * A write may run twice (see createWriteBatcher): it must change nothing but the database.
+ */
 export type WriteBatcher = <Output>(write: () => Output) => Promise<Output>;
 
 interface PendingWrite {
@@ -14,10 +17,11 @@ type Outcome = { output: unknown } | { error: unknown };
 
 /**
  * createWriteBatcher commits the writes asked for in one turn of the event loop in one
- * transaction. Writes run in the order they were asked for, each in a savepoint of its own:
- * one that throws is rolled back and rejects alone. The others resolve once their
- * transaction is durable: at once on a database without a file, else when `logSync` says the
- * log holding it reached the disk (the commit itself does not wait for the disk).
+ * transaction, in the order they were asked for. When one throws, the transaction is rolled
+ * back and run again with each write in a savepoint of its own (savepoints cost, and writes
+ * rarely throw): the one that throws is rolled back and rejects alone. The others resolve
+ * once their transaction is durable: at once on a database without a file, else when
+ * `logSync` says the log holding it reached the disk (the commit does not wait for the disk).
  */
 export function createWriteBatcher(
   db: Database.Database,
@@ -25,7 +29,10 @@ export function createWriteBatcher(
 ): WriteBatcher {
   let pending: PendingWrite[] = [];
   const inSavepoint = db.transaction((write: () => unknown) => write());
-  const runAll = db.transaction((batch: PendingWrite[]) =>
+  const runAll = db.transaction((batch: PendingWrite[]): Outcome[] =>
+    batch.map((call) => ({ output: call.write() })),
+  );
+  const runEach = db.transaction((batch: PendingWrite[]) =>
     batch.map((call): Outcome => {
       try {
         return { output: inSavepoint(call.write) };
@@ -50,9 +57,13 @@ export function createWriteBatcher(
     let outcomes: Outcome[];
     try {
       outcomes = runAll.immediate(batch);
-    } catch (error) {
-      for (const call of batch) call.reject(error);
-      return;
+    } catch {
+      try {
+        outcomes = runEach.immediate(batch);
+      } catch (error) {
+        for (const call of batch) call.reject(error);
+        return;
+      }
     }
     if (logSync === undefined) settle(batch, outcomes, null);
     else logSync.afterCommit((error) => settle(batch, outcomes, error));
