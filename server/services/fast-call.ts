@@ -177,6 +177,22 @@ export async function inputOf(
   return found[0] as Message;
 }
 
+/**
+ * endAfter sends the last bytes of an answer without trailers, and ends the stream once they
+ * are written. Ending it with them costs more: node:http2 then closes the stream while the
+ * write is pending, and makes an error (with its stack trace) for that write when it
+ * completes, about a fifth of a bare server's time per call. The end comes as an empty frame.
+ */
+export function endAfter(stream: ServerHttp2Stream, body: Uint8Array | undefined): void {
+  if (body === undefined || body.byteLength === 0) {
+    stream.end();
+    return;
+  }
+  stream.write(body, (error) => {
+    if (!error) stream.end();
+  });
+}
+
 /** toNode copies headers into a plain object, as node:http2 takes them. */
 export const toNode = (headers: Headers | undefined, into: Record<string, string> = {}) => {
   headers?.forEach((value, name) => {

@@ -30,6 +30,7 @@ import {
 import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
 import { createCors } from "./cors.js";
+import { endAfter } from "./fast-call.js";
 import { serveServerStream } from "./stream-fast-path.js";
 import {
   type FastProtocol,
@@ -133,7 +134,7 @@ async function refuseStream(
   await discardBody(stream);
   const answer = refusalAnswer(String(headers["content-type"]), error, extraHeaders);
   stream.respond({ ":status": answer.status, ...answer.headers }, { endStream: !answer.body });
-  if (answer.body) stream.end(answer.body);
+  if (answer.body) endAfter(stream, answer.body);
 }
 
 /**

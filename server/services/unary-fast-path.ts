@@ -31,7 +31,7 @@ import {
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
-import { binary, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
+import { binary, endAfter, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
 
 /** FastRoute is a unary or server-streaming method as a service registered it. */
 export interface FastRoute {
@@ -215,10 +215,11 @@ export async function serveUnary(
     const trailers = answer.trailers;
     stream.respond(answer.headers, { waitForTrailers: true });
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+    stream.end(answer.body);
   } else {
     stream.respond(answer.headers);
+    endAfter(stream, answer.body);
   }
-  stream.end(answer.body);
   return {
     code: error ? codeToString(error.code) : "ok",
     bytesIn: body.size,
