@@ -118,8 +118,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const countInState = db.prepare<[number], { n: number }>(
     "SELECT n FROM task_state_counts WHERE state = ?",
   );
-  const countUnfinished = db.prepare<[string], { n: number }>(
-    "SELECT n FROM key_unfinished_counts WHERE key_id = ?",
+  // What every submit checks its caps against, in one statement.
+  const countBacklog = db.prepare<[string], { queued: number | null; unfinished: number | null }>(
+    `SELECT (SELECT n FROM task_state_counts WHERE state = ${TaskState.QUEUED}) AS queued,
+       (SELECT n FROM key_unfinished_counts WHERE key_id = ?) AS unfinished`,
   );
   const renewLease = db.prepare(
     `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ${TaskState.RUNNING}`,
@@ -258,9 +260,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     onFeedGap: () => () => {},
     onAvailability: () => () => {},
     async countBacklog(keyId) {
+      const backlog = countBacklog.get(keyId);
       return {
-        queued: countInState.get(TaskState.QUEUED)?.n ?? 0,
-        unfinishedOfKey: countUnfinished.get(keyId)?.n ?? 0,
+        queued: backlog?.queued ?? 0,
+        unfinishedOfKey: backlog?.unfinished ?? 0,
       };
     },
     async countTasks(state) {
