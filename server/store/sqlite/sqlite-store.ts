@@ -181,10 +181,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   function claimTasks(limit: number, start: (task: Task) => TaskEvent, lease: Lease) {
     const claimed: AppendedEvent[] = [];
-    for (let row = selectNextQueued.get(); row; row = selectNextQueued.get()) {
+    while (claimed.length < limit) {
+      const row = selectNextQueued.get();
+      if (row === undefined) break;
       const task = taskFromRow(row);
       claimed.push(append(task, row, start(task), lease));
-      if (claimed.length === limit) break;
     }
     return claimed;
   }
