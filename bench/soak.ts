@@ -11,7 +11,9 @@ import { checkEchoes } from "./transport/check.js";
 import { ensureH2load, load } from "./transport/h2load.js";
 import { pingRequest } from "./transport/workloads.js";
 
-const minutes = Number(process.argv[process.argv.indexOf("--minutes") + 1] || 10);
+const minutesAt = process.argv.indexOf("--minutes");
+const minutes = minutesAt === -1 ? 10 : Number(process.argv[minutesAt + 1]);
+if (!(minutes > 0)) throw new Error("--minutes takes a number of minutes above 0");
 const root = join(import.meta.dirname, "..");
 ensureH2load();
 const dataDir = tempDir("cloudagent-soak-");
