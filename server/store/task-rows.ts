@@ -110,24 +110,15 @@ export function rowFromTask(task: Task): TaskRow {
   };
 }
 
-/** The columns of TaskRow, in table order. */
+/** The columns of TaskRow: those fixed at submit, then those its events change. */
 export const taskColumns = [
   "id",
   "type",
   "spec",
-  "state",
-  "progress",
-  "progress_note",
   "priority",
   "idempotency_key",
-  "attempts",
   "timeout_ms",
   "created_at",
-  "started_at",
-  "finished_at",
-  "result",
-  "error_code",
-  "error_message",
-  "last_sequence",
   "key_id",
+  ...eventColumns,
 ] as const satisfies readonly (keyof TaskRow)[];
