@@ -16,12 +16,22 @@ export interface Cors {
   answerPreflight(request: NodeRequest, response: NodeResponse): boolean;
   /** allow adds the CORS headers an allowed origin's response needs. */
   allow(request: NodeRequest, response: NodeResponse): void;
+  /** headersFor is the CORS headers an answer to this origin needs; undefined for none. */
+  headersFor(origin: string | undefined): Record<string, string> | undefined;
 }
 
 /** createCors allows the given origins ("*" for any); with none, it adds nothing. */
 export function createCors(origins: readonly string[]): Cors {
   const allowed = (origin: string | undefined): origin is string =>
     origin !== undefined && (origins.includes("*") || origins.includes(origin));
+  const headersFor = (origin: string | undefined) =>
+    allowed(origin)
+      ? {
+          "access-control-allow-origin": origin,
+          "access-control-expose-headers": exposedHeaders,
+          vary: "origin",
+        }
+      : undefined;
   return {
     answerPreflight(request, response) {
       const origin = request.headers.origin;
@@ -39,11 +49,10 @@ export function createCors(origins: readonly string[]): Cors {
       return true;
     },
     allow(request, response) {
-      const origin = request.headers.origin;
-      if (!allowed(origin)) return;
-      response.setHeader("access-control-allow-origin", origin);
-      response.setHeader("access-control-expose-headers", exposedHeaders);
-      response.setHeader("vary", "origin");
+      for (const [name, value] of Object.entries(headersFor(request.headers.origin) ?? {})) {
+        response.setHeader(name, value);
+      }
     },
+    headersFor,
   };
 }

@@ -291,6 +291,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     });
   }
 
+  const cors = createCors(options.corsOrigins);
+
   async function serveFast(
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
@@ -300,6 +302,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     meter: Meter,
   ): Promise<void> {
     const path = draft.procedure ?? "";
+    // A browser's call gets its CORS headers with whatever answer it gets, as on the general path.
+    const answerHeaders = cors.headersFor(headers.origin);
     let admission: Admission;
     try {
       admission = await options.door.admit({ path, headers, socketAddress: draft.peerIp ?? "" });
@@ -308,7 +312,10 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       draft.keyId = refusal.keyId;
       draft.peerIp = refusal.peer.ip;
       draft.country = refusal.peer.country;
-      return refuseStream(stream, headers, draft, refusal.error, refusal.headers);
+      return refuseStream(stream, headers, draft, refusal.error, {
+        ...answerHeaders,
+        ...refusal.headers,
+      });
     }
     const { caller, peer } = admission;
     draft.keyId = caller?.keyId ?? "";
@@ -326,7 +333,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
           now: Math.floor(Date.now() / 1000),
         });
       } catch (error) {
-        return refuseStream(stream, headers, draft, ConnectError.from(error));
+        return refuseStream(stream, headers, draft, ConnectError.from(error), answerHeaders);
       }
     }
     const serve = route.method.methodKind === "unary" ? serveUnary : serveServerStream;
@@ -336,6 +343,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       limits,
       contextValues: createContextValues().set(kCaller, caller).set(kAudit, draft),
       shutdownSignal: options.router.shutdownSignal,
+      answerHeaders,
       note: noteTask.bind(undefined, draft),
     });
     draft.code = outcome.code;
@@ -343,7 +351,6 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     meter.out = outcome.bytesOut;
   }
 
-  const cors = createCors(options.corsOrigins);
   const handler = (request: NodeRequest, response: NodeResponse) => {
     // A browser's preflight carries no key: it is answered before the door, and not audited.
     if (cors.answerPreflight(request, response)) return;

@@ -43,7 +43,9 @@ export async function serveServerStream(
   // The headers go with the first message, or the end.
   const respond = () => {
     if (!stream.headersSent) {
-      stream.respond(grpcHeaders(context, compression), { waitForTrailers: true });
+      const answerHeaders = grpcHeaders(context, compression);
+      if (options.answerHeaders) Object.assign(answerHeaders, options.answerHeaders);
+      stream.respond(answerHeaders, { waitForTrailers: true });
     }
   };
   const flush = async () => {

@@ -1,14 +1,20 @@
-import { createServer, type Http2Server, type ServerHttp2Session } from "node:http2";
+import {
+  connect,
+  createServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+} from "node:http2";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { takeStreams } from "../listener/take-streams.js";
-import type { Door } from "../security/door.js";
+import { type Door, Refusal } from "../security/door.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
 import type { Store } from "../store/store.js";
 import { createRpcHandler } from "./rpc-handler.js";
@@ -25,8 +31,11 @@ beforeAll(async () => {
   const peer = { ip: "127.0.0.1", country: "" };
   const door: Door = {
     screen: () => peer,
-    async admit() {
+    async admit({ headers }) {
       await sleep(20);
+      if (headers["x-refuse"]) {
+        throw new Refusal(new ConnectError("refused by the test", Code.PermissionDenied), peer);
+      }
       return { caller: undefined, peer };
     },
   };
@@ -46,7 +55,7 @@ beforeAll(async () => {
     }),
     keys: store.keys,
     maxMessageBytes: 1024,
-    corsOrigins: [],
+    corsOrigins: ["https://app.example"],
     onError: (error) => {
       throw error;
     },
@@ -68,6 +77,31 @@ afterAll(async () => {
   await store.close();
 });
 
+/** postJson sends a Connect JSON Ping with extra headers; it returns the answer's headers. */
+async function postJson(headers: Record<string, string>): Promise<IncomingHttpHeaders> {
+  const session = connect(baseUrl);
+  try {
+    return await new Promise((resolve, reject) => {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/noizylab.agent.v1.AgentService/Ping",
+        "content-type": "application/json",
+        ...headers,
+      });
+      let answer: IncomingHttpHeaders = {};
+      stream.once("response", (received) => {
+        answer = received;
+      });
+      stream.on("data", () => {});
+      stream.once("end", () => resolve(answer));
+      stream.once("error", reject);
+      stream.end("{}");
+    });
+  } finally {
+    session.close();
+  }
+}
+
 describe("the unary fast path", () => {
   it("answers calls whose body ended before the door let them in, in gRPC and Connect", async () => {
     for (const transport of [
@@ -81,5 +115,26 @@ describe("the unary fast path", () => {
       expect((await client.ping({ payload })).payload).toEqual(payload);
     }
     expect(taken).toBe(4);
+  });
+
+  it("gives a browser's calls, answered or refused, the CORS headers its origin is allowed", async () => {
+    const before = taken;
+    const allowed = await postJson({ origin: "https://app.example" });
+    expect(allowed).toMatchObject({
+      ":status": 200,
+      "access-control-allow-origin": "https://app.example",
+      "access-control-expose-headers": expect.stringContaining("grpc-status"),
+      vary: "origin",
+    });
+    const refused = await postJson({ origin: "https://app.example", "x-refuse": "1" });
+    expect(refused).toMatchObject({
+      ":status": 403,
+      "access-control-allow-origin": "https://app.example",
+    });
+    const other = await postJson({ origin: "https://elsewhere.example" });
+    expect(other[":status"]).toBe(200);
+    expect(other["access-control-allow-origin"]).toBeUndefined();
+    // All three took the fast path.
+    expect(taken).toBe(before + 3);
   });
 });

@@ -96,8 +96,8 @@ export type FastProtocol = "grpc" | "connect" | "connect-json";
 
 /**
  * fastProtocolOf says whether a call can take the fast path, and in which protocol: a POST
- * of one message (binary, or Connect JSON), not compressed, without a deadline, signature or
- * browser origin (which take the general path: their handling is rarer, and longer).
+ * of one message (binary, or Connect JSON), not compressed, without a deadline or signature
+ * (which take the general path: their handling is rarer, and longer).
  */
 export function fastProtocolOf(headers: IncomingHttpHeaders): FastProtocol | undefined {
   if (headers[":method"] !== "POST") return undefined;
@@ -106,7 +106,6 @@ export function fastProtocolOf(headers: IncomingHttpHeaders): FastProtocol | und
     headers["content-encoding"] !== undefined ||
     headers["grpc-timeout"] !== undefined ||
     headers["connect-timeout-ms"] !== undefined ||
-    headers.origin !== undefined ||
     isSigned(headers)
   ) {
     return undefined;
@@ -129,6 +128,8 @@ export interface FastCallOptions {
   readonly limits: FastPathLimits;
   readonly contextValues: ContextValues;
   readonly shutdownSignal: AbortSignal | undefined;
+  /** Headers every answer to the call carries (a browser's CORS headers); undefined for none. */
+  readonly answerHeaders: Record<string, string> | undefined;
   /** Called with the request message, then the response message, for the audit draft. */
   readonly note: (message: unknown) => void;
 }
@@ -210,6 +211,7 @@ export async function serveUnary(
       : await connectAnswer(context, compression, limits, binary(protocol), output, error);
   // An error may come before the body was read to its end: the rest is let in and dropped.
   if (!body.complete) await discardBody(stream);
+  if (options.answerHeaders) Object.assign(answer.headers, options.answerHeaders);
   if (answer.trailers) {
     const trailers = answer.trailers;
     stream.respond(answer.headers, { waitForTrailers: true });
