@@ -280,27 +280,33 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
         task = undefined;
       }
     },
-    // A claim reserves the next task with FOR UPDATE SKIP LOCKED (instances claiming at once
-    // skip each other's rows instead of waiting), then starts it as its reserver. A reserver
-    // that dies between the two leaves a lease that expires like any other.
+    // A claim reserves the next tasks, as many as it may start, in one statement with FOR
+    // UPDATE SKIP LOCKED (instances claiming at once skip each other's rows instead of
+    // waiting), then starts each as their reserver. A reserver that dies in between leaves
+    // leases that expire like any other.
     async claimTasks(limit, start, lease) {
       const claimed: AppendedEvent[] = [];
+      const guard = { expected: [TaskState.QUEUED], leaseOwner: lease.owner, claim: lease };
       while (claimed.length < limit) {
-        const [row] = await db.query<TaskRow>(
+        const wanted = limit - claimed.length;
+        const rows = await db.query<TaskRow>(
           `UPDATE tasks SET lease_owner = $1, lease_expires_at = $2
-           WHERE id = (
+           WHERE id IN (
              SELECT id FROM tasks
              WHERE state = ${TaskState.QUEUED} AND COALESCE(lease_expires_at, 0) < $3
-             ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+             ORDER BY priority DESC, id LIMIT $4 FOR UPDATE SKIP LOCKED)
            RETURNING *`,
-          [lease.owner, lease.expiresAt, Date.now()],
+          [lease.owner, lease.expiresAt, Date.now(), wanted],
         );
-        if (row === undefined) break;
-        const task = taskFromRow(row);
-        const guard = { expected: [TaskState.QUEUED], leaseOwner: lease.owner, claim: lease };
-        const appended = await append(db.query, task, start(task), guard);
-        // Otherwise it was cancelled in between: claim the next.
-        if (appended) claimed.push(appended);
+        // RETURNING keeps no order: they start in the queue's.
+        rows.sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : 1));
+        for (const row of rows) {
+          const task = taskFromRow(row);
+          const appended = await append(db.query, task, start(task), guard);
+          // Otherwise it was cancelled in between: the loop reserves another.
+          if (appended) claimed.push(appended);
+        }
+        if (rows.length < wanted) break;
       }
       return claimed;
     },
