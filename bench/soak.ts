@@ -2,57 +2,23 @@
 // ten minutes (--minutes N to change), its live heap sampled after a collection every ten
 // seconds; the slope of a line fitted to the samples after the first minute goes in the
 // "soak" section of bench/RESULTS.md. A leak shows as a slope that does not flatten.
-import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { adminKey, tempDir } from "../server/test-support.js";
 import { writeSection } from "./results-file.js";
 import { checkEchoes } from "./transport/check.js";
 import { ensureH2load, load } from "./transport/h2load.js";
+import { startAgent } from "./transport/server-process.js";
 import { pingRequest } from "./transport/workloads.js";
 
 const minutesAt = process.argv.indexOf("--minutes");
 const minutes = minutesAt === -1 ? 10 : Number(process.argv[minutesAt + 1]);
 if (!(minutes > 0)) throw new Error("--minutes takes a number of minutes above 0");
-const root = join(import.meta.dirname, "..");
 ensureH2load();
-const dataDir = tempDir("cloudagent-soak-");
-const server = spawn(
-  process.execPath,
-  [
-    "--expose-gc",
-    "--import",
-    join(import.meta.dirname, "transport", "heap-reporter.mjs"),
-    join(root, "bin", "cloudagent.js"),
-    "serve",
-  ],
-  {
-    cwd: root,
-    env: {
-      ...process.env,
-      CLOUDAGENT_PORT: "0",
-      CLOUDAGENT_HOST: "127.0.0.1",
-      CLOUDAGENT_DATA_DIR: dataDir,
-      CLOUDAGENT_RATE_LIMIT_PER_SECOND: "1000000",
-      CLOUDAGENT_RATE_LIMIT_BURST: "1000000",
-    },
-    stdio: ["ignore", "ignore", "pipe"],
-  },
-);
+const server = await startAgent("cloudagent");
 const samples: [minute: number, bytes: number][] = [];
-const port = await new Promise<number>((resolve) => {
-  let output = "";
-  server.stderr.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-    const listening = /listening on http:\/\/[^:]+:(\d+)\//.exec(output);
-    if (listening?.[1]) resolve(Number(listening[1]));
-    for (const [, at, bytes] of chunk.toString().matchAll(/heap (\d+) (\d+)/g)) {
-      samples.push([Number(at) / 60_000, Number(bytes)]);
-    }
-  });
-});
+const sampler = setInterval(() => {
+  server.collectGarbage().then((bytes) => samples.push([Date.now() / 60_000, bytes]));
+}, 10_000);
 try {
-  const headers = { authorization: `Bearer ${adminKey(dataDir)}` };
+  const { port, headers } = server;
   const request = pingRequest("grpc", 100);
   await checkEchoes(port, "grpc", request, headers, 100);
   const common = { port, request, headers, connections: 8, streams: 4 };
@@ -84,8 +50,8 @@ ${Math.round(soak.requestsPerSecond * minutes * 60).toLocaleString("en")} calls,
   );
   console.error(`heap slope ${slope.toFixed(3)} MB/min`);
 } finally {
-  server.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  clearInterval(sampler);
+  await server.stop();
 }
 
 /** slopeOf is the slope of the least-squares line through the points, per x unit. */

@@ -1,7 +1,7 @@
-// Preloaded into every server the transport bench starts (node --expose-gc --import): SIGUSR2
-// collects garbage, so memory is read after a collection instead of wherever the collector
-// happened to be.
+// Preloaded into every server the benches start (node --expose-gc --import): SIGUSR2 collects
+// garbage and prints the live heap after it, so memory is read after a collection instead of
+// wherever the collector happened to be.
 process.on("SIGUSR2", () => {
   globalThis.gc?.();
-  process.stderr.write("collected\n");
+  process.stderr.write(`collected ${process.memoryUsage().heapUsed}\n`);
 });

@@ -13,8 +13,8 @@ export interface ServerUnderTest {
   readonly pid: number;
   /** Headers every request to it carries (our server's API key). */
   readonly headers: Record<string, string>;
-  /** collectGarbage has the server run a full collection, and resolves once it has. */
-  collectGarbage(): Promise<void>;
+  /** collectGarbage has the server run a full collection; it resolves to the live heap after. */
+  collectGarbage(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -25,11 +25,12 @@ const gcOnSignal = ["--expose-gc", "--import", join(import.meta.dirname, "gc-on-
 function started(name: string, child: ChildProcess, port: RegExp, cleanup = () => {}) {
   let output = "";
   const collectGarbage = () =>
-    new Promise<void>((resolve) => {
+    new Promise<number>((resolve) => {
       const collected = (chunk: Buffer) => {
-        if (!chunk.toString().includes("collected")) return;
+        const heap = /collected (\d+)/.exec(chunk.toString());
+        if (heap === null) return;
         child.stderr?.off("data", collected);
-        resolve();
+        resolve(Number(heap[1]));
       };
       child.stderr?.on("data", collected);
       child.kill("SIGUSR2");
