@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { Readable } from "node:stream";
 import type { DescMethodServerStreaming, DescMethodUnary, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import {
@@ -8,6 +8,7 @@ import {
   transformParseEnvelope,
   transformSplitEnvelope,
 } from "@connectrpc/connect/protocol";
+import type { FastExchange } from "./fast-exchange.js";
 import type { FastPathLimits, FastProtocol, FastRoute } from "./unary-fast-path.js";
 
 // What calls on the fast path share: their handler context, and reading their one request.
@@ -32,8 +33,7 @@ export class FastContext implements HandlerContext {
     readonly protocolName: string,
     readonly url: string,
     readonly values: ContextValues,
-    private readonly headers: IncomingHttpHeaders,
-    private readonly stream: ServerHttp2Stream,
+    private readonly exchange: FastExchange,
     private readonly shutdownSignal: AbortSignal | undefined,
   ) {
     this.service = method.parent;
@@ -51,7 +51,7 @@ export class FastContext implements HandlerContext {
         controller.abort(new ConnectError("operation was aborted", Code.Canceled));
       this.shutdownSignal?.addEventListener("abort", abort, { once: true });
       // The caller left (or the answer is done: nothing waits on the signal then).
-      this.stream.once("close", () => {
+      this.exchange.onClose(() => {
         this.shutdownSignal?.removeEventListener("abort", abort);
         abort();
       });
@@ -62,7 +62,7 @@ export class FastContext implements HandlerContext {
   get requestHeader(): Headers {
     if (this.request === undefined) {
       this.request = new Headers();
-      for (const [name, value] of Object.entries(this.headers)) {
+      for (const [name, value] of Object.entries(this.exchange.headers)) {
         if (name.startsWith(":") || value === undefined) continue;
         for (const item of Array.isArray(value) ? value : [value]) this.request.append(name, item);
       }
@@ -96,8 +96,8 @@ export interface Body {
   readonly complete: boolean;
 }
 
-/** readBody reads a stream's body, stopping once it holds more than `limit` bytes. */
-export function readBody(stream: ServerHttp2Stream, limit: number): Promise<Body> {
+/** readBody reads a request body, stopping once it holds more than `limit` bytes. */
+export function readBody(stream: Readable, limit: number): Promise<Body> {
   const chunks: Buffer[] = [];
   let size = 0;
   // A call without a body may have ended already (nothing was buffered, so nothing is lost).
@@ -119,7 +119,7 @@ export function readBody(stream: ServerHttp2Stream, limit: number): Promise<Body
   });
 }
 
-async function* rest(body: Body, stream: ServerHttp2Stream): AsyncIterable<Uint8Array> {
+async function* rest(body: Body, stream: Readable): AsyncIterable<Uint8Array> {
   yield* body.chunks;
   if (!body.complete) yield* stream as AsyncIterable<Uint8Array>;
 }
@@ -136,8 +136,7 @@ export async function inputOf(
   route: FastRoute,
   protocol: FastProtocol,
   body: Body,
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
+  exchange: FastExchange,
   limits: FastPathLimits,
 ): Promise<Message> {
   const parser = route.serialization.getI(binary(protocol));
@@ -149,11 +148,11 @@ export async function inputOf(
     }
   }
   if (protocol !== "grpc") {
-    const length = headers["content-length"] ?? null;
-    return parser.parse(await readAllBytes(rest(body, stream), limits.readMaxBytes, length));
+    const length = exchange.headers["content-length"] ?? null;
+    return parser.parse(await readAllBytes(rest(body, exchange.body), limits.readMaxBytes, length));
   }
   const messages = pipe(
-    rest(body, stream),
+    rest(body, exchange.body),
     transformSplitEnvelope(limits.readMaxBytes),
     transformDecompressEnvelope(null, limits.readMaxBytes),
     transformParseEnvelope(parser),
@@ -175,22 +174,6 @@ export async function inputOf(
     );
   }
   return found[0] as Message;
-}
-
-/**
- * endAfter sends the last bytes of an answer without trailers, and ends the stream once they
- * are written. Ending it with them costs more: node:http2 then closes the stream while the
- * write is pending, and makes an error (with its stack trace) for that write when it
- * completes, about a fifth of a bare server's time per call. The end comes as an empty frame.
- */
-export function endAfter(stream: ServerHttp2Stream, body: Uint8Array | undefined): void {
-  if (body === undefined || body.byteLength === 0) {
-    stream.end();
-    return;
-  }
-  stream.write(body, (error) => {
-    if (!error) stream.end();
-  });
 }
 
 /** toNode copies headers into a plain object, as node:http2 takes them. */

@@ -90,7 +90,8 @@ beforeAll(async () => {
   const adapter = connectNodeAdapter({ routes, ...routerOptions });
   stock = createServer(adapter);
   ours = createServer(handler);
-  // Unary calls in gRPC and Connect binary take our fast path: it must answer alike too.
+  // Unary calls (in gRPC and Connect, and over HTTP/1.1 in Connect) and gRPC server streams
+  // take our fast path: it must answer alike too.
   takeStreams(ours, handler.stream);
   stock1 = createHttpServer(adapter);
   ours1 = createHttpServer((request, response) => handler(request, response));

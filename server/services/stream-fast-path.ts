@@ -1,9 +1,10 @@
 import { once } from "node:events";
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { ServerHttp2Stream } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { discardBody } from "../security/refusal-response.js";
 import { inputOf, readBody } from "./fast-call.js";
+import type { FastExchange } from "./fast-exchange.js";
 import {
   type FastCallOptions,
   type FastCallOutcome,
@@ -27,12 +28,12 @@ const maxBatchBytes = 64 * 1024;
  */
 export async function serveServerStream(
   stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
+  exchange: FastExchange,
   options: FastCallOptions,
 ): Promise<FastCallOutcome> {
   const { route, limits } = options;
-  const { context, compression } = startCall(stream, headers, options);
-  const body = await readBody(stream, limits.readMaxBytes + 5);
+  const { context, compression } = startCall(exchange, options);
+  const body = await readBody(exchange.body, limits.readMaxBytes + 5);
   const serializer = route.serialization.getO(true);
   let bytesOut = 0;
   let error: ConnectError | undefined;
@@ -60,7 +61,7 @@ export async function serveServerStream(
     }
   };
   try {
-    const input = await inputOf(route, "grpc", body, stream, headers, limits);
+    const input = await inputOf(route, "grpc", body, exchange, limits);
     options.note(input);
     const messages = route.impl(input, context) as AsyncIterable<unknown>;
     for await (const output of messages) {

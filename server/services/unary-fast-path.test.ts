@@ -1,3 +1,4 @@
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import {
   connect,
   createServer,
@@ -17,12 +18,17 @@ import { takeStreams } from "../listener/take-streams.js";
 import { type Door, Refusal } from "../security/door.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
 import type { Store } from "../store/store.js";
+import { FastContext } from "./fast-call.js";
 import { createRpcHandler } from "./rpc-handler.js";
 
 let store: Store;
 let server: Http2Server;
+let http1Server: HttpServer;
 let baseUrl: string;
+let http1Url: string;
 let taken = 0;
+// Calls over HTTP/1.1 come as requests, not streams: the handler context says which path ran.
+let fastPings = 0;
 const sessions: ServerHttp2Session[] = [];
 
 beforeAll(async () => {
@@ -42,7 +48,10 @@ beforeAll(async () => {
   const handler = createRpcHandler({
     routes: (router) =>
       router.service(AgentService, {
-        ping: (request) => ({ payload: request.payload, serverTime: timestampNow() }),
+        ping: (request, context) => {
+          if (context instanceof FastContext) fastPings++;
+          return { payload: request.payload, serverTime: timestampNow() };
+        },
       }),
     router: {},
     door,
@@ -69,11 +78,16 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  http1Server = createHttpServer(handler);
+  await new Promise<void>((resolve) => http1Server.listen(0, "127.0.0.1", resolve));
+  http1Url = `http://127.0.0.1:${(http1Server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
   for (const session of sessions) session.destroy();
   await new Promise((resolve) => server.close(resolve));
+  http1Server.closeAllConnections();
+  await new Promise((resolve) => http1Server.close(resolve));
   await store.close();
 });
 
@@ -136,5 +150,38 @@ describe("the unary fast path", () => {
     expect(other["access-control-allow-origin"]).toBeUndefined();
     // All three took the fast path.
     expect(taken).toBe(before + 3);
+  });
+
+  it("takes Connect calls over HTTP/1.1 too, refusals and CORS headers included", async () => {
+    const before = fastPings;
+    for (const useBinaryFormat of [true, false]) {
+      const transport = createConnectTransport({
+        baseUrl: http1Url,
+        httpVersion: "1.1",
+        useBinaryFormat,
+      });
+      const client = createClient(AgentService, transport);
+      expect((await client.ping({})).payload).toEqual(new Uint8Array());
+      const payload = new Uint8Array([1, 2, 3]);
+      expect((await client.ping({ payload })).payload).toEqual(payload);
+    }
+    expect(fastPings).toBe(before + 4);
+    const ping = (headers: Record<string, string>) =>
+      fetch(`${http1Url}/noizylab.agent.v1.AgentService/Ping`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: "{}",
+      });
+    const allowed = await ping({ origin: "https://app.example" });
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    const refused = await ping({ origin: "https://app.example", "x-refuse": "1" });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    expect(await refused.json()).toEqual({
+      code: "permission_denied",
+      message: "refused by the test",
+    });
+    expect(fastPings).toBe(before + 5);
   });
 });

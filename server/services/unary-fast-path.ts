@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { IncomingHttpHeaders } from "node:http2";
 import {
   create,
   type DescMessage,
@@ -30,7 +30,8 @@ import {
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
-import { binary, endAfter, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
+import { binary, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
+import type { FastExchange } from "./fast-exchange.js";
 
 /** FastRoute is a unary or server-streaming method as a service registered it. */
 export interface FastRoute {
@@ -143,18 +144,17 @@ export interface FastCallOutcome {
 
 /** startCall makes a call's handler context, and picks its response compression. */
 export function startCall(
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
+  exchange: FastExchange,
   options: FastCallOptions,
 ): { context: FastContext; compression: Compression | null } {
   const { route, protocol, limits } = options;
+  const { headers } = exchange;
   const context = new FastContext(
     route.method,
     protocol === "grpc" ? "grpc" : "connect",
     `http://${headers[":authority"] ?? "localhost"}${headers[":path"]}`,
     options.contextValues,
-    headers,
-    stream,
+    exchange,
     options.shutdownSignal,
   );
   const acceptHeader = protocol === "grpc" ? "grpc-accept-encoding" : "accept-encoding";
@@ -183,21 +183,20 @@ export function internalError(reason: unknown): ConnectError {
 }
 
 /**
- * serveUnary serves one unary call on the HTTP/2 stream, answering exactly as connect's
- * gRPC and Connect handlers do (headers, trailers, error bodies, compression).
+ * serveUnary serves one unary call, answering exactly as connect's gRPC and Connect handlers
+ * do (headers, trailers, error bodies, compression).
  */
 export async function serveUnary(
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
+  exchange: FastExchange,
   options: FastCallOptions,
 ): Promise<FastCallOutcome> {
   const { route, protocol, limits } = options;
-  const { context, compression } = startCall(stream, headers, options);
-  const body = await readBody(stream, limits.readMaxBytes + 5);
+  const { context, compression } = startCall(exchange, options);
+  const body = await readBody(exchange.body, limits.readMaxBytes + 5);
   let output: Uint8Array | undefined;
   let error: ConnectError | undefined;
   try {
-    const input = await inputOf(route, protocol, body, stream, headers, limits);
+    const input = await inputOf(route, protocol, body, exchange, limits);
     options.note(input);
     const message = normalize(route, await route.impl(input, context));
     options.note(message);
@@ -210,17 +209,9 @@ export async function serveUnary(
       ? await grpcAnswer(context, compression, limits, output, error)
       : await connectAnswer(context, compression, limits, binary(protocol), output, error);
   // An error may come before the body was read to its end: the rest is let in and dropped.
-  if (!body.complete) await discardBody(stream);
+  if (!body.complete) await discardBody(exchange.body);
   if (options.answerHeaders) Object.assign(answer.headers, options.answerHeaders);
-  if (answer.trailers) {
-    const trailers = answer.trailers;
-    stream.respond(answer.headers, { waitForTrailers: true });
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-    stream.end(answer.body);
-  } else {
-    stream.respond(answer.headers);
-    endAfter(stream, answer.body);
-  }
+  exchange.answer(answer.headers, answer.body, answer.trailers);
   return {
     code: error ? codeToString(error.code) : "ok",
     bytesIn: body.size,
