@@ -8,6 +8,7 @@ import {
   transformParseEnvelope,
   transformSplitEnvelope,
 } from "@connectrpc/connect/protocol";
+import { trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
 import type { FastExchange } from "./fast-exchange.js";
 import type { FastPathLimits, FastProtocol, FastRoute } from "./unary-fast-path.js";
 
@@ -15,6 +16,9 @@ import type { FastPathLimits, FastProtocol, FastRoute } from "./unary-fast-path.
 
 /** binary says whether a protocol carries binary Protobuf (else JSON). */
 export const binary = (protocol: FastProtocol) => protocol !== "connect-json";
+
+/** enveloped says whether a protocol frames its messages in envelopes (the gRPC ones). */
+export const enveloped = (protocol: FastProtocol) => protocol === "grpc" || protocol === "grpc-web";
 
 /**
  * FastContext is a fast call's handler context: its signal and headers are made only when a
@@ -142,12 +146,12 @@ export async function inputOf(
   const parser = route.serialization.getI(binary(protocol));
   if (body.complete) {
     const bytes = one(body);
-    if (protocol !== "grpc") return parser.parse(bytes);
+    if (!enveloped(protocol)) return parser.parse(bytes);
     if (bytes.length >= 5 && bytes[0] === 0 && bytes.readUInt32BE(1) === bytes.length - 5) {
       return parser.parse(bytes.subarray(5));
     }
   }
-  if (protocol !== "grpc") {
+  if (!enveloped(protocol)) {
     const length = exchange.headers["content-length"] ?? null;
     return parser.parse(await readAllBytes(rest(body, exchange.body), limits.readMaxBytes, length));
   }
@@ -155,7 +159,10 @@ export async function inputOf(
     rest(body, exchange.body),
     transformSplitEnvelope(limits.readMaxBytes),
     transformDecompressEnvelope(null, limits.readMaxBytes),
-    transformParseEnvelope(parser),
+    // gRPC-Web skips trailer envelopes, as connect's handler does.
+    protocol === "grpc-web"
+      ? transformParseEnvelope(parser, trailerFlag)
+      : transformParseEnvelope(parser),
   );
   const found: Message[] = [];
   for await (const message of messages) found.push(message);

@@ -26,11 +26,13 @@ import { createRpcHandler } from "./rpc-handler.js";
 // to everyone, so it lets every request through): the protocol must not tell them apart.
 // The payload's first byte picks what Ping does: 0 answers, 255 answers after 300 ms, any
 // other value is the code of the error it throws; each with a header and a trailer of its own.
+// 254 answers without them.
 const service: Partial<ServiceImpl<typeof AgentService>> = {
   async ping(request, context) {
+    const code = request.payload[0] ?? 0;
+    if (code === 254) return { payload: request.payload };
     context.responseHeader.set("x-test-header", "from-handler");
     context.responseTrailer.set("x-test-trailer", "after");
-    const code = request.payload[0] ?? 0;
     // 255 answers late, unless the call's deadline passes first.
     if (code === 255) {
       await sleep(300, undefined, { signal: context.signal }).catch(() => {
@@ -90,8 +92,8 @@ beforeAll(async () => {
   const adapter = connectNodeAdapter({ routes, ...routerOptions });
   stock = createServer(adapter);
   ours = createServer(handler);
-  // Unary calls (in gRPC and Connect, and over HTTP/1.1 in Connect) and gRPC server streams
-  // take our fast path: it must answer alike too.
+  // Unary calls (in gRPC, gRPC-Web and Connect; over HTTP/1.1 in all but gRPC) and gRPC
+  // server streams take our fast path: it must answer alike too.
   takeStreams(ours, handler.stream);
   stock1 = createHttpServer(adapter);
   ours1 = createHttpServer((request, response) => handler(request, response));
@@ -164,8 +166,11 @@ function exchange(
   });
 }
 
-const ping = (code: number) =>
-  toBinary(PingRequestSchema, create(PingRequestSchema, { payload: new Uint8Array([code, 1, 2]) }));
+const ping = (code: number, size = 3) => {
+  const payload = new Uint8Array(size).fill(1);
+  payload[0] = code;
+  return toBinary(PingRequestSchema, create(PingRequestSchema, { payload }));
+};
 
 /** envelope frames a message as gRPC and Connect streams do: flags, length, message. */
 function envelope(message: Uint8Array, flags = 0): Uint8Array {
@@ -206,6 +211,63 @@ const cases: [string, string, Record<string, string>, Uint8Array][] = [
     envelope(ping(0)),
   ],
   ["gRPC-Web, success", path, { "content-type": "application/grpc-web+proto" }, envelope(ping(0))],
+  ["Connect, success without metadata", path, { "content-type": "application/proto" }, ping(254)],
+  [
+    "gRPC, success without metadata",
+    path,
+    { "content-type": "application/grpc", te: "trailers" },
+    envelope(ping(254)),
+  ],
+  [
+    "gRPC-Web, success without metadata",
+    path,
+    { "content-type": "application/grpc-web+proto" },
+    envelope(ping(254)),
+  ],
+  ["gRPC-Web, bare type", path, { "content-type": "application/grpc-web" }, envelope(ping(0))],
+  [
+    "gRPC-Web JSON",
+    path,
+    { "content-type": "application/grpc-web+json" },
+    envelope(Buffer.from('{"payload":"AAEC"}')),
+  ],
+  ...codes.map((code): [string, string, Record<string, string>, Uint8Array] => [
+    `gRPC-Web, error code ${code}`,
+    path,
+    { "content-type": "application/grpc-web+proto" },
+    envelope(ping(code)),
+  ]),
+  [
+    "gRPC-Web gzip accepted, large answer",
+    path,
+    { "content-type": "application/grpc-web+proto", "grpc-accept-encoding": "gzip" },
+    envelope(ping(0, 4096)),
+  ],
+  [
+    "gRPC gzip accepted, large answer",
+    path,
+    { "content-type": "application/grpc", te: "trailers", "grpc-accept-encoding": "gzip" },
+    envelope(ping(0, 4096)),
+  ],
+  [
+    "Connect gzip accepted, large answer",
+    path,
+    { "content-type": "application/proto", "accept-encoding": "gzip" },
+    ping(0, 4096),
+  ],
+  [
+    "gRPC-Web trailer envelope in the request",
+    path,
+    { "content-type": "application/grpc-web+proto" },
+    Buffer.concat([envelope(ping(0)), envelope(Buffer.from("x: y\r\n"), 0x80)]),
+  ],
+  ["gRPC-Web empty body", path, { "content-type": "application/grpc-web+proto" }, new Uint8Array()],
+  [
+    "malformed gRPC-Web frame",
+    path,
+    { "content-type": "application/grpc-web+proto" },
+    new Uint8Array([0, 0, 0, 0, 9, 1]),
+  ],
   ...codes.map((code): [string, string, Record<string, string>, Uint8Array] => [
     `Connect, error code ${code}`,
     path,

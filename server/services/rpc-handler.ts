@@ -144,9 +144,9 @@ type FastServe = (exchange: FastExchange, options: FastCallOptions) => Promise<F
 /**
  * RpcHandler serves requests through Node's compatibility API and connect's handlers, and
  * takes the common calls on a fast path of its own (see unary-fast-path.ts): unary calls in
- * gRPC and Connect (binary and JSON) and gRPC server streams straight off their HTTP/2
- * streams, and unary Connect calls over HTTP/1.1 off their requests. The same answers, byte
- * for byte, for a fraction of the work.
+ * gRPC, gRPC-Web and Connect (binary and JSON), and gRPC server streams, straight off their
+ * HTTP/2 streams; over HTTP/1.1, unary calls in gRPC-Web and Connect off their requests. The
+ * same answers, byte for byte, for a fraction of the work.
  */
 export interface RpcHandler extends RequestHandler {
   /** stream serves a call on the fast path and returns true, or returns false to leave it. */

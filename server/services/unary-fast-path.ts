@@ -28,9 +28,14 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import {
+  contentTypeProto as grpcWebContentType,
+  trailerFlag,
+  trailerSerialize,
+} from "@connectrpc/connect/protocol-grpc-web";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
-import { binary, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
+import { binary, enveloped, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
 import type { FastExchange } from "./fast-exchange.js";
 
 /** FastRoute is a unary or server-streaming method as a service registered it. */
@@ -92,8 +97,8 @@ export function recordFastRoutes(
   return { router: recording, routes };
 }
 
-/** FastProtocol is a wire protocol the fast path speaks: gRPC, or Connect binary or JSON. */
-export type FastProtocol = "grpc" | "connect" | "connect-json";
+/** FastProtocol is a wire protocol the fast path speaks: gRPC, gRPC-Web, Connect binary or JSON. */
+export type FastProtocol = "grpc" | "grpc-web" | "connect" | "connect-json";
 
 /**
  * fastProtocolOf says whether a call can take the fast path, and in which protocol: a POST
@@ -114,6 +119,9 @@ export function fastProtocolOf(headers: IncomingHttpHeaders): FastProtocol | und
   const contentType = headers["content-type"];
   if (contentType === "application/grpc" || contentType === "application/grpc+proto") {
     return "grpc";
+  }
+  if (contentType === "application/grpc-web" || contentType === "application/grpc-web+proto") {
+    return "grpc-web";
   }
   const version = headers["connect-protocol-version"];
   if (version !== undefined && version !== "1") return undefined;
@@ -151,13 +159,13 @@ export function startCall(
   const { headers } = exchange;
   const context = new FastContext(
     route.method,
-    protocol === "grpc" ? "grpc" : "connect",
+    protocol === "connect-json" ? "connect" : protocol,
     `http://${headers[":authority"] ?? "localhost"}${headers[":path"]}`,
     options.contextValues,
     exchange,
     options.shutdownSignal,
   );
-  const acceptHeader = protocol === "grpc" ? "grpc-accept-encoding" : "accept-encoding";
+  const acceptHeader = enveloped(protocol) ? "grpc-accept-encoding" : "accept-encoding";
   const accepted = headers[acceptHeader];
   const compression = compressionNegotiate(
     [...limits.acceptCompression],
@@ -183,8 +191,8 @@ export function internalError(reason: unknown): ConnectError {
 }
 
 /**
- * serveUnary serves one unary call, answering exactly as connect's gRPC and Connect handlers
- * do (headers, trailers, error bodies, compression).
+ * serveUnary serves one unary call, answering exactly as connect's gRPC, gRPC-Web and Connect
+ * handlers do (headers, trailers, error bodies, compression).
  */
 export async function serveUnary(
   exchange: FastExchange,
@@ -207,7 +215,9 @@ export async function serveUnary(
   const answer =
     protocol === "grpc"
       ? await grpcAnswer(context, compression, limits, output, error)
-      : await connectAnswer(context, compression, limits, binary(protocol), output, error);
+      : protocol === "grpc-web"
+        ? await grpcWebAnswer(context, compression, limits, output, error)
+        : await connectAnswer(context, compression, limits, binary(protocol), output, error);
   // An error may come before the body was read to its end: the rest is let in and dropped.
   if (!body.complete) await discardBody(exchange.body);
   if (options.answerHeaders) Object.assign(answer.headers, options.answerHeaders);
@@ -225,34 +235,45 @@ interface Answer {
   readonly trailers?: Record<string, string>;
 }
 
-/** grpcHeaders are a gRPC answer's headers: its type, compression, and the handler's. */
+/** grpcHeaders are a gRPC or gRPC-Web answer's headers: its type, compression, and the handler's. */
 export function grpcHeaders(
   context: FastContext,
   compression: Compression | null,
+  contentType = "application/grpc+proto",
 ): Record<string, string | number> {
   const headers: Record<string, string | number> = {
     ":status": 200,
-    "content-type": "application/grpc+proto",
+    "content-type": contentType,
   };
   if (compression) headers["grpc-encoding"] = compression.name;
   toNode(context.headersSet(), headers as Record<string, string>);
   return headers;
 }
 
-/** grpcTrailers are a gRPC answer's trailers: its status, and the handler's trailers. */
-export function grpcTrailers(
-  context: FastContext,
-  error: ConnectError | undefined,
-): Record<string, string> {
+/**
+ * grpcTrailer is a gRPC or gRPC-Web answer's trailer: its status, and the handler's
+ * trailers; undefined for the common one, a success with nothing added ("grpc-status: 0").
+ */
+function grpcTrailer(context: FastContext, error: ConnectError | undefined): Headers | undefined {
   const added = context.trailersSet();
-  if (added === undefined && error === undefined) return { "grpc-status": "0" };
+  if (added === undefined && error === undefined) return undefined;
   const trailer = new Headers({ "grpc-status": "0" });
   added?.forEach((value, name) => {
     trailer.append(name, value);
   });
   if (error) setTrailerStatus(trailer, error);
-  return toNode(trailer);
+  return trailer;
 }
+
+/** grpcTrailers are a gRPC answer's trailers (see grpcTrailer), as node:http2 takes them. */
+export function grpcTrailers(
+  context: FastContext,
+  error: ConnectError | undefined,
+): Record<string, string> {
+  return toNode(grpcTrailer(context, error) ?? new Headers({ "grpc-status": "0" }));
+}
+
+const okTrailer = trailerSerialize(new Headers({ "grpc-status": "0" }));
 
 /**
  * envelope frames a message as connect's encodeEnvelope does, in a buffer from Node's pool
@@ -267,18 +288,19 @@ function envelope(flags: number, message: Uint8Array): Buffer {
 }
 
 /**
- * grpcFrame frames a message, compressed when it is large enough and the caller accepts it
- * (only then does it wait for anything).
+ * grpcFrame frames a message (or with `flags`, a gRPC-Web trailer), compressed when it is
+ * large enough and the caller accepts it (only then does it wait for anything).
  */
 export function grpcFrame(
   message: Uint8Array,
   compression: Compression | null,
   limits: FastPathLimits,
+  flags = 0,
 ): Uint8Array | Promise<Uint8Array> {
   if (compression && message.byteLength >= limits.compressMinBytes) {
-    return compression.compress(message).then((bytes) => envelope(compressedFlag, bytes));
+    return compression.compress(message).then((bytes) => envelope(flags | compressedFlag, bytes));
   }
-  return envelope(0, message);
+  return envelope(flags, message);
 }
 
 async function grpcAnswer(
@@ -292,6 +314,27 @@ async function grpcAnswer(
     headers: grpcHeaders(context, compression),
     body: output && (await grpcFrame(output, compression, limits)),
     trailers: grpcTrailers(context, error),
+  };
+}
+
+/** grpcWebAnswer is a gRPC-Web answer: the message, then the trailer, both in the body. */
+async function grpcWebAnswer(
+  context: FastContext,
+  compression: Compression | null,
+  limits: FastPathLimits,
+  output: Uint8Array | undefined,
+  error: ConnectError | undefined,
+): Promise<Answer> {
+  const trailer = grpcTrailer(context, error);
+  const last = await grpcFrame(
+    trailer ? trailerSerialize(trailer) : okTrailer,
+    compression,
+    limits,
+    trailerFlag,
+  );
+  return {
+    headers: grpcHeaders(context, compression, grpcWebContentType),
+    body: output ? Buffer.concat([await grpcFrame(output, compression, limits), last]) : last,
   };
 }
 
