@@ -149,15 +149,18 @@ try {
       });
     }
   }
-  const connectPing = pingRequest("connect", 100);
-  await measure({
-    name: "Ping, connect, 100 B, HTTP/1.1",
-    unit: "req/s",
-    servers: [stock, ours],
-    request: connectPing,
-    check: echoCheck("connect", connectPing, 100),
-    http1: true,
-  });
+  // What a browser on a cleartext port speaks.
+  for (const protocol of ["connect", "grpc-web"] as const) {
+    const request = pingRequest(protocol, 100);
+    await measure({
+      name: `Ping, ${protocol}, 100 B, HTTP/1.1`,
+      unit: "req/s",
+      servers: [stock, ours],
+      request,
+      check: echoCheck(protocol, request, 100),
+      http1: true,
+    });
+  }
   const grpcPing = pingRequest("grpc", 100);
   for (const p of [50, 99]) {
     await measure({

@@ -30,69 +30,99 @@ export interface FastExchange {
   ): void;
 }
 
-/** http2Exchange carries a call on its HTTP/2 stream. */
-export function http2Exchange(
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
-): FastExchange {
-  return {
-    headers,
-    body: stream,
-    get remoteAddress() {
-      return stream.session?.socket?.remoteAddress ?? "";
-    },
-    get answered() {
-      return stream.headersSent;
-    },
-    get closed() {
-      return stream.closed || stream.destroyed;
-    },
-    onClose(listener) {
-      stream.once("close", listener);
-    },
-    answer(answerHeaders, body, trailers) {
-      if (trailers) {
-        stream.respond(answerHeaders, { waitForTrailers: true });
-        stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-        stream.end(body);
-        return;
-      }
-      stream.respond(answerHeaders, { endStream: !body });
-      if (body) endAfter(stream, body);
-    },
-  };
+/** Http2Exchange carries a call on its HTTP/2 stream. */
+export class Http2Exchange implements FastExchange {
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    readonly headers: IncomingHttpHeaders,
+  ) {}
+
+  get body(): Readable {
+    return this.stream;
+  }
+
+  get remoteAddress(): string {
+    return this.stream.session?.socket?.remoteAddress ?? "";
+  }
+
+  get answered(): boolean {
+    return this.stream.headersSent;
+  }
+
+  get closed(): boolean {
+    return this.stream.closed || this.stream.destroyed;
+  }
+
+  onClose(listener: () => void): void {
+    this.stream.once("close", listener);
+  }
+
+  answer(
+    headers: OutgoingHttpHeaders,
+    body: Uint8Array | undefined,
+    trailers?: Record<string, string>,
+  ): void {
+    const stream = this.stream;
+    if (trailers) {
+      stream.respond(headers, { waitForTrailers: true });
+      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+      stream.end(body);
+      return;
+    }
+    stream.respond(headers, { endStream: !body });
+    if (body) endAfter(stream, body);
+  }
 }
 
 /**
- * http1Exchange carries a call on an HTTP/1.1 request and its response; its headers get the
+ * Http1Exchange carries a call on an HTTP/1.1 request and its response; its headers get the
  * pseudo-headers HTTP/2 would have sent.
  */
-export function http1Exchange(request: IncomingMessage, response: ServerResponse): FastExchange {
-  return {
-    headers: {
+export class Http1Exchange implements FastExchange {
+  readonly headers: IncomingHttpHeaders;
+
+  constructor(
+    private readonly request: IncomingMessage,
+    private readonly response: ServerResponse,
+  ) {
+    this.headers = {
       ...request.headers,
       ":method": request.method,
       ":path": request.url,
       ":authority": request.headers.host,
-    },
-    body: request,
-    remoteAddress: request.socket.remoteAddress ?? "",
-    get answered() {
-      return response.headersSent;
-    },
-    get closed() {
-      return response.closed || response.destroyed;
-    },
-    onClose(listener) {
-      response.once("close", listener);
-    },
-    answer(answerHeaders, body, trailers) {
-      if (trailers) throw new Error("an answer with trailers needs HTTP/2");
-      const { ":status": status, ...rest } = answerHeaders;
-      response.writeHead(Number(status), rest);
-      response.end(body);
-    },
-  };
+    };
+  }
+
+  get body(): Readable {
+    return this.request;
+  }
+
+  get remoteAddress(): string {
+    return this.request.socket.remoteAddress ?? "";
+  }
+
+  get answered(): boolean {
+    return this.response.headersSent;
+  }
+
+  get closed(): boolean {
+    return this.response.closed || this.response.destroyed;
+  }
+
+  onClose(listener: () => void): void {
+    this.response.once("close", listener);
+  }
+
+  answer(
+    headers: OutgoingHttpHeaders,
+    body: Uint8Array | undefined,
+    trailers?: Record<string, string>,
+  ): void {
+    if (trailers) throw new Error("an answer with trailers needs HTTP/2");
+    const { ":status": status, ...rest } = headers;
+    this.response.writeHead(Number(status), rest);
+    this.response.end(body);
+  }
 }
 
 /**

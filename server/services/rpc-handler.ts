@@ -31,7 +31,7 @@ import {
 import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
 import { createCors } from "./cors.js";
-import { type FastExchange, http1Exchange, http2Exchange } from "./fast-exchange.js";
+import { type FastExchange, Http1Exchange, Http2Exchange } from "./fast-exchange.js";
 import { serveServerStream } from "./stream-fast-path.js";
 import {
   type FastCallOptions,
@@ -388,7 +388,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     // HTTP/2 calls that can take the fast path came off their streams (see `stream`).
     if (
       request.httpVersionMajor === 1 &&
-      takeFast(http1Exchange(request as IncomingMessage, response as ServerResponse))
+      takeFast(new Http1Exchange(request as IncomingMessage, response as ServerResponse))
     ) {
       return;
     }
@@ -412,6 +412,6 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
   };
   return Object.assign(handler, {
     stream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
-      takeFast(http2Exchange(stream, headers), stream),
+      takeFast(new Http2Exchange(stream, headers), stream),
   });
 }
