@@ -270,7 +270,8 @@ export function grpcTrailers(
   context: FastContext,
   error: ConnectError | undefined,
 ): Record<string, string> {
-  return toNode(grpcTrailer(context, error) ?? new Headers({ "grpc-status": "0" }));
+  const trailer = grpcTrailer(context, error);
+  return trailer ? toNode(trailer) : { "grpc-status": "0" };
 }
 
 const okTrailer = trailerSerialize(new Headers({ "grpc-status": "0" }));
