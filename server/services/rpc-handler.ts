@@ -9,8 +9,8 @@ import {
   createConnectRouter,
   createContextValues,
 } from "@connectrpc/connect";
-import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeFromHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import {
   compressionBrotli,
   compressionGzip,
@@ -32,6 +32,7 @@ import { isSigned, readBody, verifySignature } from "../security/signature-verif
 import type { KeyStore } from "../store/key-store.js";
 import { createCors } from "./cors.js";
 import { type FastExchange, Http1Exchange, Http2Exchange } from "./fast-exchange.js";
+import { codeOfResponse, counted, replay } from "./response-bodies.js";
 import { serveServerStream } from "./stream-fast-path.js";
 import {
   type FastCallOptions,
@@ -61,10 +62,6 @@ export interface RpcHandlerOptions {
 // Room for the framing of a signed body (envelope headers) beyond its message.
 const signedBodySlack = 64;
 
-async function* replay(bytes: Uint8Array): AsyncIterable<Uint8Array> {
-  yield bytes;
-}
-
 /** Meter counts the body bytes of one request and its response. */
 interface Meter {
   in: number;
@@ -79,49 +76,6 @@ interface AuditedCall {
   readonly startedAt: number;
   /** The same, on the monotonic clock its duration is measured on. */
   readonly started: number;
-}
-
-async function* counted(
-  body: AsyncIterable<Uint8Array>,
-  add: (n: number) => void,
-): AsyncIterable<Uint8Array> {
-  for await (const chunk of body) {
-    add(chunk.byteLength);
-    yield chunk;
-  }
-}
-
-// When no interceptor saw the call end (a request that could not be parsed, or was too
-// large), its code is read off the response: gRPC and gRPC-Web carry it in a status header or
-// trailer, a Connect unary error in its small JSON body, which is read here and passed on.
-async function codeOfResponse(
-  response: UniversalServerResponse,
-): Promise<{ code: string; response: UniversalServerResponse }> {
-  const grpcStatus = response.trailer?.get("grpc-status") ?? response.header?.get("grpc-status");
-  if (grpcStatus)
-    return { code: grpcStatus === "0" ? "ok" : codeToString(Number(grpcStatus) as Code), response };
-  if (response.status === 200 || response.body === undefined) {
-    return {
-      code: response.status === 200 ? "ok" : codeToString(codeFromHttpStatus(response.status)),
-      response,
-    };
-  }
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of response.body) chunks.push(chunk);
-  const body = Buffer.concat(chunks);
-  let code = codeToString(codeFromHttpStatus(response.status));
-  try {
-    code = (JSON.parse(body.toString("utf8")) as { code?: string }).code ?? code;
-  } catch {
-    // Not a Connect error body: the HTTP status is all there is.
-  }
-  return {
-    code,
-    response: {
-      ...response,
-      body: replay(body),
-    },
-  };
 }
 
 /** refuseFast answers a refused fast call, once its body has arrived. */
