@@ -339,6 +339,7 @@ describe("engine", () => {
     });
     expect(quick.task.priority).toBeGreaterThan(slow.task.priority);
     expect(quick.task.priority).toBe(routeSpec(echo("hi"), createDurationStats()).priority);
+    expect(slow.task.priority).toBe(routeSpec(delay(30_000), createDurationStats()).priority);
     expect(chosen.task.priority).toBe(5);
     await engine.cancelTask(slow.task.id, "");
   });

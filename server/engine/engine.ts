@@ -16,7 +16,7 @@ import { checkRange, invalidField } from "../tasks/task-errors.js";
 import type { TaskContext } from "../tasks/task-handler.js";
 import { createEventBus, type TaskEventListener } from "./event-bus.js";
 import { createExecutor } from "./executor.js";
-import { createDurationStats, routeSpec } from "./routing.js";
+import { createDurationStats, specPriority } from "./routing.js";
 import { errorEvent, stateChangeEvent, taskErrorOf } from "./task-events.js";
 import { watchTask } from "./task-watch.js";
 
@@ -144,7 +144,7 @@ export function createEngine(options: EngineOptions): Engine {
   function prepare(input: SubmitInput, path: string) {
     const type = registry.validate(input.spec, `${path}spec`);
     // Without a priority, the routing scorer gives one: quick work first.
-    const priority = input.priority ?? routeSpec(input.spec as TaskSpec, durations).priority;
+    const priority = input.priority ?? specPriority(input.spec as TaskSpec, durations);
     checkRange(`${path}priority`, priority, 0, 100);
     if (input.idempotencyKey.length > maxIdempotencyKeyLength) {
       throw invalidField(

@@ -79,6 +79,41 @@ function priorityOf(complexity: number): number {
   return Math.round(Math.min(90, Math.max(10, 90 - complexity * 0.8)));
 }
 
+/** The points of each factor of a task's complexity, and how long the task should take. */
+interface Points {
+  readonly type: number;
+  /** Undefined when the input's size is not known. */
+  readonly payload: number | undefined;
+  readonly durations: number;
+  readonly expectedMs: number;
+  /** The type's recent durations here, when there are enough to go by. */
+  readonly recent: { ms: number; samples: number } | undefined;
+}
+
+function pointsOf(
+  taskType: string,
+  payloadBytes: number | undefined,
+  baselineMs: number,
+  stats: DurationStats,
+): Points {
+  const mean = stats.mean(taskType);
+  const recent = mean && mean.samples >= 3 ? mean : undefined;
+  const expectedMs = recent ? recent.ms : baselineMs;
+  return {
+    type: (typeCosts[taskType] ?? unknownType).points,
+    payload:
+      payloadBytes === undefined
+        ? undefined
+        : round(Math.min(30, 3 * Math.log2(1 + payloadBytes / 1024))),
+    durations: round(Math.min(30, 5 * Math.log10(1 + expectedMs))),
+    expectedMs,
+    recent,
+  };
+}
+
+const complexityOf = (points: Points) =>
+  round(points.type + (points.payload ?? 0) + points.durations);
+
 function score(
   taskType: string,
   payloadBytes: number | undefined,
@@ -86,37 +121,34 @@ function score(
   stats: DurationStats,
   reasoning: string[],
 ): SmartRoutingResult {
-  const cost = typeCosts[taskType] ?? unknownType;
+  const points = pointsOf(taskType, payloadBytes, baselineMs, stats);
+  const { recent } = points;
   const factors = [
     create(RoutingFactorSchema, {
       name: "task type",
-      points: cost.points,
-      reason: `${taskType} ${cost.why}`,
+      points: points.type,
+      reason: `${taskType} ${(typeCosts[taskType] ?? unknownType).why}`,
     }),
   ];
-  if (payloadBytes !== undefined) {
-    const points = round(Math.min(30, 3 * Math.log2(1 + payloadBytes / 1024)));
+  if (points.payload !== undefined) {
     factors.push(
       create(RoutingFactorSchema, {
         name: "payload size",
-        points,
+        points: points.payload,
         reason: `${payloadBytes} bytes of input`,
       }),
     );
   }
-  const recent = stats.mean(taskType);
-  const expectedMs = recent && recent.samples >= 3 ? recent.ms : baselineMs;
   factors.push(
     create(RoutingFactorSchema, {
       name: "recent durations",
-      points: round(Math.min(30, 5 * Math.log10(1 + expectedMs))),
-      reason:
-        recent && recent.samples >= 3
-          ? `the last ${recent.samples} ${taskType} tasks here took ${Math.round(recent.ms)} ms on average`
-          : `too few recent ${taskType} tasks here: the type's baseline of ${baselineMs} ms`,
+      points: points.durations,
+      reason: recent
+        ? `the last ${recent.samples} ${taskType} tasks here took ${Math.round(recent.ms)} ms on average`
+        : `too few recent ${taskType} tasks here: the type's baseline of ${baselineMs} ms`,
     }),
   );
-  const complexity = round(factors.reduce((sum, f) => sum + f.points, 0));
+  const complexity = complexityOf(points);
   const priority = priorityOf(complexity);
   reasoning.push(
     ...factors.map((f) => `${f.name}: ${f.points} points (${f.reason})`),
@@ -126,22 +158,37 @@ function score(
     complexity,
     taskType,
     priority,
-    estimatedDurationMs: Math.max(1, Math.round(expectedMs)),
+    estimatedDurationMs: Math.max(1, Math.round(points.expectedMs)),
     factors,
     reasoning,
   });
 }
 
-/** routeSpec scores a task spec as it would be submitted. */
-export function routeSpec(spec: TaskSpec, stats: DurationStats): SmartRoutingResult {
+/** The task type of a spec, its encoded size and its baseline duration, as scored. */
+function specFacts(spec: TaskSpec) {
   const taskType =
     spec.task.case === "plugin" ? spec.task.value.type : taskTypeOf(spec.task.case ?? "");
   const payloadBytes = toBinary(TaskSpecSchema, spec).byteLength;
   const delayMs = spec.task.case === "delay" ? spec.task.value.durationMs : undefined;
   const baselineMs = delayMs ?? (typeCosts[taskType] ?? unknownType).baselineMs;
+  return { taskType, payloadBytes, baselineMs };
+}
+
+/** routeSpec scores a task spec as it would be submitted. */
+export function routeSpec(spec: TaskSpec, stats: DurationStats): SmartRoutingResult {
+  const { taskType, payloadBytes, baselineMs } = specFacts(spec);
   return score(taskType, payloadBytes, baselineMs, stats, [
     `the spec names the ${taskType} task: it runs with the ${taskType} handler`,
   ]);
+}
+
+/**
+ * specPriority is the priority routeSpec gives a spec, without its explanation: what every
+ * submit without a priority needs.
+ */
+export function specPriority(spec: TaskSpec, stats: DurationStats): number {
+  const { taskType, payloadBytes, baselineMs } = specFacts(spec);
+  return priorityOf(complexityOf(pointsOf(taskType, payloadBytes, baselineMs, stats)));
 }
 
 /** routeDescription picks a task type for work described in words, and scores it. */

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { SmartRoutingTaskSchema, TaskSpecSchema } from "../../gen/noizylab/agent/v1/task_pb.js";
-import { createDurationStats } from "../engine/routing.js";
+import { createDurationStats, routeSpec, specPriority } from "../engine/routing.js";
 import { smartRoutingTask } from "./smart-routing.js";
 import { testContext } from "./task-testing.js";
 
@@ -83,5 +83,25 @@ describe("smart-routing task", () => {
     expect(() =>
       smartRoutingTask.validate(create(SmartRoutingTaskSchema), "spec.smart_routing"),
     ).toThrow("spec.smart_routing: set spec or description");
+  });
+
+  it("gives submits the priority it explains (specPriority skips the explanation only)", () => {
+    const durations = createDurationStats();
+    for (const ms of [40, 60, 90]) durations.record("hash", ms);
+    const specs = [
+      spec({ task: { case: "echo", value: { text: "hi" } } }),
+      spec({ task: { case: "echo", value: { text: "x".repeat(200_000) } } }),
+      spec({ task: { case: "delay", value: { durationMs: 30_000 } } }),
+      spec({
+        task: { case: "hash", value: { input: { case: "data", value: new Uint8Array(5_000) } } },
+      }),
+      spec({ task: { case: "plugin", value: { type: "word-count" } } }),
+      spec({}),
+    ];
+    for (const s of specs) {
+      expect(specPriority(s, durations)).toBe(routeSpec(s, durations).priority);
+    }
+    const priorities = new Set(specs.map((s) => specPriority(s, durations)));
+    expect(priorities.size).toBeGreaterThan(3);
   });
 });

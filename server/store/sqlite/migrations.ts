@@ -108,4 +108,12 @@ export const migrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN lease_owner TEXT;
   ALTER TABLE tasks ADD COLUMN lease_expires_at INTEGER;
   `,
+  // The counts moved to the store's memory (see TaskCounts): the one instance that owns the
+  // file counts its own writes, instead of triggers writing two more rows for each of them.
+  `
+  DROP TRIGGER tasks_counted_on_insert;
+  DROP TRIGGER tasks_counted_on_update;
+  DROP TABLE task_state_counts;
+  DROP TABLE key_unfinished_counts;
+  `,
 ];

@@ -2,8 +2,11 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
+import { TaskState } from "../../../gen/noizylab/agent/v1/task_pb.js";
+import { stateChangeEvent } from "../../engine/task-events.js";
 import { tempDir } from "../../test-support.js";
 import { describeStoreContract, newTask } from "../store-contract.js";
+import { rowFromTask, taskColumns } from "../task-rows.js";
 import { migrations } from "./migrations.js";
 import { createSqliteStore } from "./sqlite-store.js";
 
@@ -31,5 +34,49 @@ describe("SQLite store", () => {
       n: migrations.length,
     });
     db.close();
+  });
+
+  it("counts the tasks in each state from the file at open, and each write it commits", async () => {
+    const path = join(dir, "counts.db");
+    // A database of the last version that counted with triggers, holding tasks already.
+    const old = new Database(path);
+    old.pragma("journal_mode = WAL");
+    old.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY) STRICT");
+    const counted = migrations.length - 1;
+    migrations.slice(0, counted).forEach((sql, i) => {
+      old.exec(sql);
+      old.prepare("INSERT INTO schema_migrations (version) VALUES (?)").run(i + 1);
+    });
+    const insert = old.prepare(
+      `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
+    );
+    const mine = [newTask(), newTask(), newTask()].map(({ task }) => ({ ...task, keyId: "k1" }));
+    for (const task of mine) insert.run(rowFromTask(task));
+    old.prepare("UPDATE tasks SET state = ? WHERE id = ?").run(TaskState.SUCCEEDED, mine[0]?.id);
+    old.close();
+
+    const store = createSqliteStore({ path });
+    expect(await store.countBacklog("k1")).toEqual({ queued: 2, unfinishedOfKey: 2 });
+    expect(await store.countTasks(TaskState.SUCCEEDED)).toBe(1);
+    // A failing write is rolled back alone, and counts for nothing; its neighbours in the
+    // transaction run twice (see createWriteBatcher), and count once.
+    const outcomes = await Promise.allSettled([
+      store.insertTasks([newTask()]),
+      store.insertTasks([{ task: mine[1], event: newTask().event } as never]),
+      store.claimTasks(1, (task) => stateChangeEvent(task.id, TaskState.RUNNING, 1), {
+        owner: "me",
+        expiresAt: Date.now() + 60_000,
+      }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    // The claim took k1's oldest queued task.
+    expect(await store.countBacklog("k1")).toEqual({ queued: 2, unfinishedOfKey: 2 });
+    expect(await store.countBacklog("")).toEqual({ queued: 2, unfinishedOfKey: 1 });
+    expect(await store.countTasks(TaskState.RUNNING)).toBe(1);
+    await store.close();
+    const reopened = createSqliteStore({ path });
+    expect(await reopened.countBacklog("k1")).toEqual({ queued: 2, unfinishedOfKey: 2 });
+    expect(await reopened.countTasks(TaskState.RUNNING)).toBe(1);
+    await reopened.close();
   });
 });

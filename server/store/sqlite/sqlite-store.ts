@@ -24,6 +24,7 @@ import { createLogSync } from "./log-sync.js";
 import { migrations } from "./migrations.js";
 import { createSqliteAuditStore } from "./sqlite-audit.js";
 import { createSqliteKeyStore } from "./sqlite-keys.js";
+import { type StateMove, TaskCounts } from "./task-counts.js";
 import { createWriteBatcher } from "./write-batcher.js";
 
 /** SqliteStoreOptions configures the embedded SQLite store. */
@@ -88,6 +89,19 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const logSync = inMemory ? undefined : createLogSync(`${options.path}-wal`);
   // The writes of one turn commit together (see createWriteBatcher).
   const write = createWriteBatcher(db, logSync);
+  const counts = new TaskCounts(db);
+  /** counted runs a write that moves tasks between states, and counts the moves it committed. */
+  function counted<Output>(run: (moves: StateMove[]) => Output): Promise<Output> {
+    let moves: StateMove[] = [];
+    return write(
+      () => {
+        // A write may run twice (see createWriteBatcher): only its last run counts.
+        moves = [];
+        return run(moves);
+      },
+      () => counts.apply(moves),
+    );
+  }
   // An in-memory database has no second connection: nonces then share the first.
   const nonceDb = inMemory ? db : new Database(options.path);
   if (nonceDb !== db) {
@@ -115,14 +129,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     `SELECT * FROM tasks INDEXED BY tasks_queue WHERE state = ${TaskState.QUEUED}
      ORDER BY priority DESC, id LIMIT 1`,
   );
-  const countInState = db.prepare<[number], { n: number }>(
-    "SELECT n FROM task_state_counts WHERE state = ?",
-  );
-  // What every submit checks its caps against, in one statement.
-  const countBacklog = db.prepare<[string], { queued: number | null; unfinished: number | null }>(
-    `SELECT (SELECT n FROM task_state_counts WHERE state = ${TaskState.QUEUED}) AS queued,
-       (SELECT n FROM key_unfinished_counts WHERE key_id = ?) AS unfinished`,
-  );
   const renewLease = db.prepare(
     `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ${TaskState.RUNNING}`,
   );
@@ -136,9 +142,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     "SELECT event FROM task_events WHERE task_id = ? AND sequence > ? ORDER BY sequence",
   );
 
-  function append(before: Task, row: LeaseColumns, event: TaskEvent, lease?: Lease) {
+  function append(
+    moves: StateMove[],
+    before: Task,
+    row: LeaseColumns,
+    event: TaskEvent,
+    lease?: Lease,
+  ) {
     event.sequence = before.lastSequence + 1n;
     const task = applyEvent(before, event);
+    moves.push({ keyId: task.keyId, from: row.state, to: task.state });
     const kept = leaseOf(task, row, lease);
     updateTaskRow.run({
       id: task.id,
@@ -150,13 +163,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return { task, event } satisfies AppendedEvent;
   }
 
-  function insertTasks(tasks: readonly NewTask[]): InsertedTask[] {
+  function insertTasks(moves: StateMove[], tasks: readonly NewTask[]): InsertedTask[] {
     return tasks.map(({ task, event }) => {
       const existing =
         task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
       insertTaskRow.run(rowFromTask(task));
       insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
+      moves.push({ keyId: task.keyId, from: undefined, to: task.state });
       return { task, created: true };
     });
   }
@@ -164,6 +178,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // The writer of a task's events usually knows the task as it wrote it last: when the row
   // still has that sequence, the task is read from it and not from the row.
   function appendEvent(
+    moves: StateMove[],
     event: TaskEvent,
     expected: readonly TaskState[],
     leaseOwner?: string,
@@ -173,27 +188,36 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (row === undefined || !expected.includes(row.state)) return undefined;
     if (leaseOwner !== undefined && row.lease_owner !== leaseOwner) return undefined;
     if (current !== undefined && current.lastSequence === BigInt(row.last_sequence)) {
-      return append(current, row, event);
+      return append(moves, current, row, event);
     }
     // The row is there: it was read a moment ago, in this transaction.
-    return append(taskFromRow(selectTask.get(event.taskId) as LeasedTaskRow), row, event);
+    return append(moves, taskFromRow(selectTask.get(event.taskId) as LeasedTaskRow), row, event);
   }
 
-  function claimTasks(limit: number, start: (task: Task) => TaskEvent, lease: Lease) {
+  function claimTasks(
+    moves: StateMove[],
+    limit: number,
+    start: (task: Task) => TaskEvent,
+    lease: Lease,
+  ) {
     const claimed: AppendedEvent[] = [];
     while (claimed.length < limit) {
       const row = selectNextQueued.get();
       if (row === undefined) break;
       const task = taskFromRow(row);
-      claimed.push(append(task, row, start(task), lease));
+      claimed.push(append(moves, task, row, start(task), lease));
     }
     return claimed;
   }
 
-  function takeOverTasks(expiredBefore: number, takeOver: (task: Task) => TaskEvent) {
+  function takeOverTasks(
+    moves: StateMove[],
+    expiredBefore: number,
+    takeOver: (task: Task) => TaskEvent,
+  ) {
     return selectExpired.all(expiredBefore).map((row) => {
       const task = taskFromRow(row);
-      return append(task, row, takeOver(task));
+      return append(moves, task, row, takeOver(task));
     });
   }
 
@@ -209,7 +233,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // One instance uses a SQLite file: its rate-limit buckets need not leave its memory.
     shared: false,
     rateLimiter: createRateLimiter(),
-    insertTasks: (tasks) => write(() => insertTasks(tasks)),
+    insertTasks: (tasks) => counted((moves) => insertTasks(moves, tasks)),
     async getTask(id) {
       const row = selectTask.get(id);
       return row && taskFromRow(row);
@@ -247,28 +271,25 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return row && { task: taskFromRow(row), events: await listEvents(taskId, afterSequence) };
     },
     appendEvent: (event, expected, leaseOwner, current) =>
-      write(() => appendEvent(event, expected, leaseOwner, current)),
-    claimTasks: (limit, start, lease) => write(() => claimTasks(limit, start, lease)),
+      counted((moves) => appendEvent(moves, event, expected, leaseOwner, current)),
+    claimTasks: (limit, start, lease) => counted((moves) => claimTasks(moves, limit, start, lease)),
     async renewLeases(owner, taskIds, expiresAt) {
       if (taskIds.length === 0) return;
       await write(() => {
         for (const id of taskIds) renewLease.run(expiresAt, id, owner);
       });
     },
-    takeOverTasks: (expiredBefore, takeOver) => write(() => takeOverTasks(expiredBefore, takeOver)),
+    takeOverTasks: (expiredBefore, takeOver) =>
+      counted((moves) => takeOverTasks(moves, expiredBefore, takeOver)),
     // Nobody else writes to the file: there are no remote events, and the disk is always there.
     onRemoteEvent: () => () => {},
     onFeedGap: () => () => {},
     onAvailability: () => () => {},
     async countBacklog(keyId) {
-      const backlog = countBacklog.get(keyId);
-      return {
-        queued: backlog?.queued ?? 0,
-        unfinishedOfKey: backlog?.unfinished ?? 0,
-      };
+      return { queued: counts.of(TaskState.QUEUED), unfinishedOfKey: counts.unfinishedOf(keyId) };
     },
     async countTasks(state) {
-      return countInState.get(state)?.n ?? 0;
+      return counts.of(state);
     },
     async close() {
       await logSync?.close();

@@ -6,7 +6,7 @@ import { createLogSync } from "./log-sync.js";
 import { createWriteBatcher } from "./write-batcher.js";
 
 describe("createWriteBatcher", () => {
-  it("commits the writes of one turn in one transaction, and a failing write alone", async () => {
+  it("commits the writes of one turn in one transaction, and a failing write alone, and tells of the commit", async () => {
     const path = join(tempDir("write-batcher-"), "batch.db");
     const db = new Database(path);
     db.pragma("journal_mode = WAL");
@@ -18,16 +18,20 @@ describe("createWriteBatcher", () => {
     const logSync = createLogSync(`${path}-wal`);
     const write = createWriteBatcher(db, logSync);
 
+    // Told of each commit before it is durable: the writes resolve once it is.
+    const committed: string[] = [];
+    const told = (name: string) => () => committed.push(`${name} seen by ${seenByReader()}`);
     const outcomes = await Promise.allSettled([
-      write(() => insert.run(1).changes),
+      write(() => insert.run(1).changes, told("first")),
       write(() => {
         insert.run(2);
         insert.run(1); // a duplicate: this write's savepoint is rolled back, row 2 with it
-      }),
+      }, told("duplicate")),
       // Another connection does not see the first write yet: the turn's transaction is open.
       write(() => seenByReader()),
-      write(() => insert.run(3).changes),
+      write(() => insert.run(3).changes, told("third")),
     ]);
+    expect(committed).toEqual(["first seen by 2", "third seen by 2"]);
     expect(outcomes.map((o) => (o.status === "fulfilled" ? o.value : "rejected"))).toEqual([
       1,
       "rejected",

@@ -4,11 +4,14 @@ import type { LogSync } from "./log-sync.js";
 /**
  * WriteBatcher runs a write in the transaction of its turn; it resolves once that is durable.
  * A write may run twice (see createWriteBatcher): it must change nothing but the database.
+ * `committed`, when given, is called once the transaction holding the write has committed,
+ * before it is durable: what it keeps in memory then matches what other reads see.
  */
-export type WriteBatcher = <Output>(write: () => Output) => Promise<Output>;
+export type WriteBatcher = <Output>(write: () => Output, committed?: () => void) => Promise<Output>;
 
 interface PendingWrite {
   write(): unknown;
+  committed: (() => void) | undefined;
   resolve(output: unknown): void;
   reject(error: unknown): void;
 }
@@ -65,13 +68,16 @@ export function createWriteBatcher(
         return;
       }
     }
+    batch.forEach((call, i) => {
+      if (!("error" in (outcomes[i] as Outcome))) call.committed?.();
+    });
     if (logSync === undefined) settle(batch, outcomes, null);
     else logSync.afterCommit((error) => settle(batch, outcomes, error));
   }
 
-  return <Output>(write: () => Output) =>
+  return <Output>(write: () => Output, committed?: () => void) =>
     new Promise<Output>((resolve, reject) => {
-      pending.push({ write, resolve: resolve as (output: unknown) => void, reject });
+      pending.push({ write, committed, resolve: resolve as (output: unknown) => void, reject });
       if (pending.length === 1) setImmediate(flush);
     });
 }
