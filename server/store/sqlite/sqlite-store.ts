@@ -125,9 +125,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   );
   // Without statistics the planner would rather sort every queued task than read the queue's
   // own index in order: with a backlog, that made each claim cost as much as the backlog.
-  const selectNextQueued = db.prepare<[], LeasedTaskRow>(
+  const selectNextQueued = db.prepare<[number], LeasedTaskRow>(
     `SELECT * FROM tasks INDEXED BY tasks_queue WHERE state = ${TaskState.QUEUED}
-     ORDER BY priority DESC, id LIMIT 1`,
+     ORDER BY priority DESC, id LIMIT ?`,
   );
   const renewLease = db.prepare(
     `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ${TaskState.RUNNING}`,
@@ -200,14 +200,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     start: (task: Task) => TaskEvent,
     lease: Lease,
   ) {
-    const claimed: AppendedEvent[] = [];
-    while (claimed.length < limit) {
-      const row = selectNextQueued.get();
-      if (row === undefined) break;
+    return selectNextQueued.all(limit).map((row) => {
       const task = taskFromRow(row);
-      claimed.push(append(moves, task, row, start(task), lease));
-    }
-    return claimed;
+      return append(moves, task, row, start(task), lease);
+    });
   }
 
   function takeOverTasks(
