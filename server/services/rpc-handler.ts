@@ -22,6 +22,7 @@ import type { AuditLog } from "../audit/audit-log.js";
 import type { NodeRequest, NodeResponse, RequestHandler } from "../listener/node-types.js";
 import { type AuditDraft, kAudit, kCaller } from "../security/context.js";
 import { type Admission, asRefusal, type Door } from "../security/door.js";
+import type { Peer } from "../security/network-rules.js";
 import {
   discardBody,
   protocolOf,
@@ -76,6 +77,13 @@ interface AuditedCall {
   readonly startedAt: number;
   /** The same, on the monotonic clock its duration is measured on. */
   readonly started: number;
+}
+
+/** noteCaller fills in the audit draft who called (their key id, if any) and from where. */
+function noteCaller(draft: AuditDraft, keyId: string, peer: Peer): void {
+  draft.keyId = keyId;
+  draft.peerIp = peer.ip;
+  draft.country = peer.country;
 }
 
 /** refuseFast answers a refused fast call, once its body has arrived. */
@@ -154,18 +162,14 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       });
     } catch (error) {
       const refusal = asRefusal(error);
-      draft.keyId = refusal.keyId;
-      draft.peerIp = refusal.peer.ip;
-      draft.country = refusal.peer.country;
+      noteCaller(draft, refusal.keyId, refusal.peer);
       draft.code = codeToString(refusal.error.code);
       draft.reason = refusal.error.rawMessage;
       await writeRefusal(request, response, refusal.error, refusal.headers);
       return;
     }
     const { caller, peer } = admission;
-    draft.keyId = caller?.keyId ?? "";
-    draft.peerIp = peer.ip;
-    draft.country = peer.country;
+    noteCaller(draft, caller?.keyId ?? "", peer);
     const handler = handlers.get(path);
     if (handler === undefined) {
       draft.code = codeToString(Code.Unimplemented);
@@ -269,18 +273,14 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       admission = await options.door.admit({ path, headers, socketAddress: draft.peerIp ?? "" });
     } catch (error) {
       const refusal = asRefusal(error);
-      draft.keyId = refusal.keyId;
-      draft.peerIp = refusal.peer.ip;
-      draft.country = refusal.peer.country;
+      noteCaller(draft, refusal.keyId, refusal.peer);
       return refuseFast(exchange, draft, refusal.error, {
         ...answerHeaders,
         ...refusal.headers,
       });
     }
     const { caller, peer } = admission;
-    draft.keyId = caller?.keyId ?? "";
-    draft.peerIp = peer.ip;
-    draft.country = peer.country;
+    noteCaller(draft, caller?.keyId ?? "", peer);
     if (caller?.signing?.required) {
       // A key that must sign gets the refusal the general path gives an unsigned request.
       try {
