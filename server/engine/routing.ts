@@ -53,6 +53,7 @@ const typeCosts: Record<string, { points: number; baselineMs: number; why: strin
   delay: { points: 4, baselineMs: 1_000, why: "sleeps as long as asked" },
 };
 const unknownType = { points: 10, baselineMs: 100, why: "is not known to the scorer" };
+const costOf = (taskType: string) => typeCosts[taskType] ?? unknownType;
 
 /** Words in a description that point to a task type, checked in this order. */
 const descriptionRules: readonly [RegExp, string][] = [
@@ -100,7 +101,7 @@ function pointsOf(
   const recent = mean && mean.samples >= 3 ? mean : undefined;
   const expectedMs = recent ? recent.ms : baselineMs;
   return {
-    type: (typeCosts[taskType] ?? unknownType).points,
+    type: costOf(taskType).points,
     payload:
       payloadBytes === undefined
         ? undefined
@@ -127,7 +128,7 @@ function score(
     create(RoutingFactorSchema, {
       name: "task type",
       points: points.type,
-      reason: `${taskType} ${(typeCosts[taskType] ?? unknownType).why}`,
+      reason: `${taskType} ${costOf(taskType).why}`,
     }),
   ];
   if (points.payload !== undefined) {
@@ -170,7 +171,7 @@ function specFacts(spec: TaskSpec) {
     spec.task.case === "plugin" ? spec.task.value.type : taskTypeOf(spec.task.case ?? "");
   const payloadBytes = toBinary(TaskSpecSchema, spec).byteLength;
   const delayMs = spec.task.case === "delay" ? spec.task.value.durationMs : undefined;
-  const baselineMs = delayMs ?? (typeCosts[taskType] ?? unknownType).baselineMs;
+  const baselineMs = delayMs ?? costOf(taskType).baselineMs;
   return { taskType, payloadBytes, baselineMs };
 }
 
@@ -202,7 +203,7 @@ export function routeDescription(description: string, stats: DurationStats): Sma
   }
   const [pattern, taskType] = match;
   const word = pattern.exec(description)?.[0] ?? "";
-  return score(taskType, undefined, (typeCosts[taskType] ?? unknownType).baselineMs, stats, [
+  return score(taskType, undefined, costOf(taskType).baselineMs, stats, [
     `"${word}" in the description points to the ${taskType} task`,
     "the input's size is not known from a description: it adds no points",
   ]);

@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
-import { TaskState } from "../../../gen/noizylab/agent/v1/task_pb.js";
+import { type Task, TaskState } from "../../../gen/noizylab/agent/v1/task_pb.js";
 import { stateChangeEvent } from "../../engine/task-events.js";
 import { tempDir } from "../../test-support.js";
 import { describeStoreContract, newTask } from "../store-contract.js";
@@ -38,22 +38,16 @@ describe("SQLite store", () => {
 
   it("counts the tasks in each state from the file at open, and each write it commits", async () => {
     const path = join(dir, "counts.db");
-    // A database of the last version that counted with triggers, holding tasks already.
-    const old = new Database(path);
-    old.pragma("journal_mode = WAL");
-    old.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY) STRICT");
-    const counted = migrations.length - 1;
-    migrations.slice(0, counted).forEach((sql, i) => {
-      old.exec(sql);
-      old.prepare("INSERT INTO schema_migrations (version) VALUES (?)").run(i + 1);
-    });
-    const insert = old.prepare(
+    await createSqliteStore({ path }).close();
+    // Tasks already in the file when it opens, written behind the store's back.
+    const before = new Database(path);
+    const insert = before.prepare(
       `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
     );
     const mine = [newTask(), newTask(), newTask()].map(({ task }) => ({ ...task, keyId: "k1" }));
     for (const task of mine) insert.run(rowFromTask(task));
-    old.prepare("UPDATE tasks SET state = ? WHERE id = ?").run(TaskState.SUCCEEDED, mine[0]?.id);
-    old.close();
+    before.prepare("UPDATE tasks SET state = ? WHERE id = ?").run(TaskState.SUCCEEDED, mine[0]?.id);
+    before.close();
 
     const store = createSqliteStore({ path });
     expect(await store.countBacklog("k1")).toEqual({ queued: 2, unfinishedOfKey: 2 });
@@ -62,7 +56,8 @@ describe("SQLite store", () => {
     // transaction run twice (see createWriteBatcher), and count once.
     const outcomes = await Promise.allSettled([
       store.insertTasks([newTask()]),
-      store.insertTasks([{ task: mine[1], event: newTask().event } as never]),
+      // A task of the same id as one in the file: its insert fails.
+      store.insertTasks([{ task: mine[1] as Task, event: newTask().event }]),
       store.claimTasks(1, (task) => stateChangeEvent(task.id, TaskState.RUNNING, 1), {
         owner: "me",
         expiresAt: Date.now() + 60_000,
