@@ -12,7 +12,7 @@ import {
   TaskState,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
-import type { Store } from "../store/store.js";
+import type { InsertedTask, Store } from "../store/store.js";
 import { newTask } from "../store/store-contract.js";
 import { echoTask } from "../tasks/echo.js";
 import { builtinTasks, createTaskRegistry } from "../tasks/registry.js";
@@ -40,14 +40,28 @@ const limits: EngineLimits = {
 };
 
 async function startEngine(
-  options: Partial<EngineLimits> & { handlers?: readonly AnyTaskHandler[]; path?: string } = {},
+  options: Partial<EngineLimits> & {
+    handlers?: readonly AnyTaskHandler[];
+    path?: string;
+    /** Where the engine's claims note how many tasks each asked for. */
+    claims?: number[];
+  } = {},
 ): Promise<{ engine: Engine; store: Store; path: string }> {
   const path = options.path ?? join(dir, `engine-${files++}.db`);
   const store = createSqliteStore({ path });
+  const { claims } = options;
   const engine = createEngine({
     ...limits,
     ...options,
-    store,
+    store: claims
+      ? {
+          ...store,
+          claimTasks(limit, start, lease) {
+            claims.push(limit);
+            return store.claimTasks(limit, start, lease);
+          },
+        }
+      : store,
     instanceId: "engine-test",
     registry: createTaskRegistry(options.handlers ?? builtinTasks),
     onError: (error) => {
@@ -145,6 +159,32 @@ describe("engine", () => {
     expect(gate.started.slice(2)).toEqual(["high", "low"]);
     gate.releaseAll();
     expect((await finished(engine, low.task.id)).state).toBe(TaskState.SUCCEEDED);
+  });
+
+  it("claims the successors of tasks that finish together in one claim", async () => {
+    const gate = gatedEcho();
+    const claims: number[] = [];
+    const { engine } = await startEngine({
+      maxConcurrentTasks: 4,
+      handlers: [gate.handler],
+      claims,
+    });
+    const inputs = Array.from({ length: 8 }, (_, i) => ({
+      spec: echo(`task ${i}`),
+      idempotencyKey: "",
+      timeoutMs: 0,
+    }));
+    const submitted = (await engine.submitBatch(inputs)) as InsertedTask[];
+    await expect.poll(() => gate.started.length).toBe(4);
+    const claimedBefore = claims.length;
+    gate.releaseAll();
+    await expect.poll(() => gate.started.length).toBe(8);
+    // The four finished in one turn: the four slots they freed were filled by one claim.
+    expect(claims.slice(claimedBefore)).toEqual([4]);
+    gate.releaseAll();
+    for (const { task } of submitted) {
+      expect((await finished(engine, task.id)).state).toBe(TaskState.SUCCEEDED);
+    }
   });
 
   it("fails a task that runs past its deadline with deadline_exceeded", async () => {

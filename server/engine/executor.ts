@@ -91,7 +91,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const { store, bus, registry, instanceId } = options;
   const running = new Map<string, Run>();
   let draining = false;
-  let pumping = false;
+  let pumpState: "idle" | "scheduled" | "pumping" = "idle";
   let pumpAgain = false;
   // Whether a queued task may be waiting: false once a claim found none, until the next wake
   // (a finished task then frees a slot without a claim that would find nothing). Each wake
@@ -232,22 +232,26 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   /**
-   * pumpSoon starts claiming while there may be queued tasks and free slots; asked while a
-   * pump runs, it pumps again once that one ends.
+   * pumpSoon claims, once this turn of the event loop is over, while there may be queued
+   * tasks and free slots; asked while a pump runs, it pumps again once that one ends. Waiting
+   * for the end of the turn lets every task finishing in it free its slot first: their
+   * successors are then claimed together, in one write, instead of in a claim per task (a
+   * claim costs about as much for sixteen tasks as for one).
    */
   function pumpSoon(): void {
-    if (pumping) {
-      pumpAgain = true;
-      return;
-    }
-    pumping = true;
-    pumpAgain = false;
-    pump()
-      .catch(options.onError)
-      .finally(() => {
-        pumping = false;
-        if (pumpAgain && !draining) pumpSoon();
-      });
+    if (pumpState === "pumping") pumpAgain = true;
+    if (pumpState !== "idle") return;
+    pumpState = "scheduled";
+    setImmediate(() => {
+      pumpState = "pumping";
+      pumpAgain = false;
+      pump()
+        .catch(options.onError)
+        .finally(() => {
+          pumpState = "idle";
+          if (pumpAgain && !draining) pumpSoon();
+        });
+    });
   }
 
   return {
