@@ -13,6 +13,8 @@ export interface ServerUnderTest {
   readonly pid: number;
   /** Headers every request to it carries (our server's API key). */
   readonly headers: Record<string, string>;
+  /** Where our server keeps its data (its SQLite file); undefined for the peers. */
+  readonly dataDir?: string;
   /** collectGarbage has the server run a full collection; it resolves to the live heap after. */
   collectGarbage(): Promise<number>;
   stop(): Promise<void>;
@@ -121,6 +123,7 @@ export async function startAgent(
     // One port serves both.
     http1Port: port,
     pid: child.pid ?? 0,
+    dataDir,
     headers: { authorization: `Bearer ${adminKey(dataDir)}` },
     collectGarbage,
     stop,
