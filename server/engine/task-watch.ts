@@ -40,7 +40,7 @@ export async function* watchTask(
     }
     if (isTerminal(task.state) && last >= task.lastSequence) return;
     for (;;) {
-      const event = await inbox.take(AbortSignal.any([signal, AbortSignal.timeout(idleTimeoutMs)]));
+      const event = await inbox.take(signal, idleTimeoutMs);
       if (event === undefined && !signal.aborted) {
         throw new ConnectError(
           `no event of task ${taskId} for ${idleTimeoutMs} ms; watch again after sequence ${last} to go on`,

@@ -17,19 +17,30 @@ export class AsyncQueue<T> {
     return true;
   }
 
-  /** take waits for the next value; undefined when the signal aborts first. */
-  async take(signal: AbortSignal): Promise<T | undefined> {
+  /**
+   * take waits for the next value; undefined when the signal aborts first, or when idleMs
+   * pass first (the signal tells the two apart). One timer per wait: an AbortSignal.timeout
+   * joined to the signal with AbortSignal.any, per wait, cost a task's watch more than the
+   * rest of it did.
+   */
+  async take(signal: AbortSignal, idleMs = Number.POSITIVE_INFINITY): Promise<T | undefined> {
     while (this.items.length === 0) {
       if (signal.aborted) return undefined;
-      await new Promise<void>((resolve) => {
-        const done = () => {
+      const woken = await new Promise<boolean>((resolve) => {
+        const idle = Number.isFinite(idleMs)
+          ? setTimeout(() => done(false), idleMs).unref()
+          : undefined;
+        const aborted = () => done(false);
+        const done = (woken: boolean) => {
           this.wake = undefined;
-          signal.removeEventListener("abort", done);
-          resolve();
+          clearTimeout(idle);
+          signal.removeEventListener("abort", aborted);
+          resolve(woken);
         };
-        this.wake = done;
-        signal.addEventListener("abort", done);
+        this.wake = () => done(true);
+        signal.addEventListener("abort", aborted);
       });
+      if (!woken) return undefined;
     }
     return this.items.shift();
   }

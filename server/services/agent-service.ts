@@ -110,9 +110,8 @@ export function createAgentService(options: AgentServiceOptions): ServiceImpl<ty
               Code.ResourceExhausted,
             );
           }
-          const idle = AbortSignal.timeout(options.streamIdleTimeoutMs);
-          const event = await queue.take(AbortSignal.any([context.signal, idle]));
-          if (event === undefined && idle.aborted && !context.signal.aborted) {
+          const event = await queue.take(context.signal, options.streamIdleTimeoutMs);
+          if (event === undefined && !context.signal.aborted) {
             const message = `no event for ${options.streamIdleTimeoutMs} ms; watch again to go on`;
             throw new ConnectError(message, Code.DeadlineExceeded);
           }
