@@ -43,25 +43,16 @@ async function startEngine(
   options: Partial<EngineLimits> & {
     handlers?: readonly AnyTaskHandler[];
     path?: string;
-    /** Where the engine's claims note how many tasks each asked for. */
-    claims?: number[];
+    /** What the engine is given instead of the store: the store, with some calls noted. */
+    noting?: (store: Store) => Store;
   } = {},
 ): Promise<{ engine: Engine; store: Store; path: string }> {
   const path = options.path ?? join(dir, `engine-${files++}.db`);
   const store = createSqliteStore({ path });
-  const { claims } = options;
   const engine = createEngine({
     ...limits,
     ...options,
-    store: claims
-      ? {
-          ...store,
-          claimTasks(limit, start, lease) {
-            claims.push(limit);
-            return store.claimTasks(limit, start, lease);
-          },
-        }
-      : store,
+    store: options.noting?.(store) ?? store,
     instanceId: "engine-test",
     registry: createTaskRegistry(options.handlers ?? builtinTasks),
     onError: (error) => {
@@ -138,6 +129,36 @@ describe("engine", () => {
     expect(done.result?.result.case).toBe("delay");
   });
 
+  it("runs a task from before its commit: streams every event, reads none back", async () => {
+    const reads: string[] = [];
+    const { engine } = await startEngine({
+      noting: (store) => ({
+        ...store,
+        getTaskWithEvents(taskId, afterSequence) {
+          reads.push(taskId);
+          return store.getTaskWithEvents(taskId, afterSequence);
+        },
+        listEvents(taskId, afterSequence) {
+          reads.push(taskId);
+          return store.listEvents(taskId, afterSequence);
+        },
+      }),
+    });
+    const signal = new AbortController().signal;
+    const events = await collect(
+      engine.run({ spec: delay(30, 3), idempotencyKey: "", timeoutMs: 0 }, signal),
+    );
+    expect(events.map((e) => e.sequence)).toEqual([1n, 2n, 3n, 4n, 5n, 6n]);
+    expect(events.at(-1)?.kind.case).toBe("result");
+    expect(reads).toEqual([]);
+    // With an idempotency key, a run follows the task the key names: the first one's.
+    const keyed = { spec: echo("once"), idempotencyKey: "run-once", timeoutMs: 0 };
+    const first = await collect(engine.run(keyed, signal));
+    const again = await collect(engine.run(keyed, signal));
+    expect(first.at(-1)?.state).toBe(TaskState.SUCCEEDED);
+    expect(again).toEqual(first);
+  });
+
   it("starts higher priorities first and never runs more than the concurrency limit", async () => {
     const gate = gatedEcho();
     const { engine, store } = await startEngine({
@@ -167,7 +188,13 @@ describe("engine", () => {
     const { engine } = await startEngine({
       maxConcurrentTasks: 4,
       handlers: [gate.handler],
-      claims,
+      noting: (store) => ({
+        ...store,
+        claimTasks(limit, start, lease) {
+          claims.push(limit);
+          return store.claimTasks(limit, start, lease);
+        },
+      }),
     });
     const inputs = Array.from({ length: 8 }, (_, i) => ({
       spec: echo(`task ${i}`),

@@ -74,6 +74,11 @@ export interface Engine {
   /** submit validates and commits a task, then returns it; see Store.insertTasks. */
   submit(input: SubmitInput): Promise<InsertedTask>;
   /**
+   * run submits a task and streams its events until it ends (see watchTask); with an
+   * idempotency key that names a task already, that task's.
+   */
+  run(input: SubmitInput, signal: AbortSignal): AsyncGenerator<TaskEvent>;
+  /**
    * submitBatch submits many tasks; each item is validated on its own, and the valid ones
    * are committed in one transaction. An item's outcome is its task or its error.
    */
@@ -199,6 +204,20 @@ export function createEngine(options: EngineOptions): Engine {
     return inserted;
   }
 
+  async function submit(input: SubmitInput): Promise<InsertedTask> {
+    const prepared = prepare(input, "");
+    await checkCaps(input.keyId, 1);
+    const [inserted] = await insert([prepared]);
+    return inserted as InsertedTask;
+  }
+
+  const watch = (
+    taskId: string,
+    afterSequence: bigint,
+    signal: AbortSignal,
+    read?: Parameters<typeof watchTask>[6],
+  ) => watchTask(store, bus, taskId, afterSequence, signal, options.streamIdleTimeoutMs, read);
+
   async function getTask(taskId: string): Promise<Task> {
     if (taskId === "") throw invalidField("task_id", "is required");
     const task = await store.getTask(taskId);
@@ -216,11 +235,21 @@ export function createEngine(options: EngineOptions): Engine {
 
   return {
     start: () => executor.recover(),
-    async submit(input) {
+    submit,
+    async *run(input, signal) {
+      if (input.idempotencyKey !== "") {
+        yield* watch((await submit(input)).task.id, 0n, signal);
+        return;
+      }
       const prepared = prepare(input, "");
       await checkCaps(input.keyId, 1);
-      const [inserted] = await insert([prepared]);
-      return inserted as InsertedTask;
+      // Watched from before its insert, the new task's events all reach the watch as they
+      // are committed, the first with the insert: none needs reading back.
+      const { task, event } = prepared;
+      yield* watch(task.id, 0n, signal, async () => {
+        await insert([prepared]);
+        return { task, events: [event] };
+      });
     },
     async submitBatch(inputs) {
       const outcomes: (ReturnType<typeof prepare> | ConnectError)[] = inputs.map((input, index) => {
@@ -259,7 +288,7 @@ export function createEngine(options: EngineOptions): Engine {
     },
     async *watchTask(taskId, afterSequence, signal) {
       if (taskId === "") throw invalidField("task_id", "is required");
-      yield* watchTask(store, bus, taskId, afterSequence, signal, options.streamIdleTimeoutMs);
+      yield* watch(taskId, afterSequence, signal);
     },
     onEvent: (listener) => bus.subscribeAll(listener),
     drain: (graceMs) => executor.drain(graceMs),

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { TaskEvent } from "../../gen/noizylab/agent/v1/task_pb.js";
 import { AsyncQueue } from "../lib/async-queue.js";
-import type { Store } from "../store/store.js";
+import type { Store, TaskWithEvents } from "../store/store.js";
 import { isTerminal } from "../store/task-projection.js";
 import type { EventBus } from "./event-bus.js";
 
@@ -10,7 +10,8 @@ import type { EventBus } from "./event-bus.js";
  * stored, then live ones, until the terminal event or until the signal aborts. It subscribes
  * before it reads the store, and fills any hole in the live stream from the store, so the
  * watcher sees every event exactly once and in order. A stream with no event for
- * idleTimeoutMs ends with DeadlineExceeded, naming where to resume.
+ * idleTimeoutMs ends with DeadlineExceeded, naming where to resume. `read` is that first
+ * read; a caller that knows the task from before it was committed may give its own.
  */
 export async function* watchTask(
   store: Store,
@@ -19,11 +20,13 @@ export async function* watchTask(
   afterSequence: bigint,
   signal: AbortSignal,
   idleTimeoutMs: number,
+  read: () => Promise<TaskWithEvents | undefined> = () =>
+    store.getTaskWithEvents(taskId, afterSequence),
 ): AsyncGenerator<TaskEvent> {
   const inbox = new AsyncQueue<TaskEvent>();
   const unsubscribe = bus.subscribe(taskId, (event) => inbox.push(event));
   try {
-    const found = await store.getTaskWithEvents(taskId, afterSequence);
+    const found = await read();
     if (found === undefined) throw new ConnectError(`task ${taskId} not found`, Code.NotFound);
     const { task, events } = found;
     let last = afterSequence;

@@ -57,11 +57,8 @@ export function createTaskService(options: TaskServiceOptions): ServiceImpl<type
       return create(SubmitResponseSchema, await engine.submit({ ...request, keyId }));
     },
     async *run(request, context) {
-      const { task } = await engine.submit({
-        ...request,
-        keyId: context.values.get(kCaller)?.keyId,
-      });
-      for await (const event of engine.watchTask(task.id, 0n, context.signal)) {
+      const keyId = context.values.get(kCaller)?.keyId;
+      for await (const event of engine.run({ ...request, keyId }, context.signal)) {
         yield { event };
       }
     },
