@@ -204,10 +204,15 @@ export function createEngine(options: EngineOptions): Engine {
     return inserted;
   }
 
-  async function submit(input: SubmitInput): Promise<InsertedTask> {
+  /** admitted prepares one task and checks it fits under the caps. */
+  async function admitted(input: SubmitInput) {
     const prepared = prepare(input, "");
     await checkCaps(input.keyId, 1);
-    const [inserted] = await insert([prepared]);
+    return prepared;
+  }
+
+  async function submit(input: SubmitInput): Promise<InsertedTask> {
+    const [inserted] = await insert([await admitted(input)]);
     return inserted as InsertedTask;
   }
 
@@ -241,8 +246,7 @@ export function createEngine(options: EngineOptions): Engine {
         yield* watch((await submit(input)).task.id, 0n, signal);
         return;
       }
-      const prepared = prepare(input, "");
-      await checkCaps(input.keyId, 1);
+      const prepared = await admitted(input);
       // Watched from before its insert, the new task's events all reach the watch as they
       // are committed, the first with the insert: none needs reading back.
       const { task, event } = prepared;
