@@ -18,7 +18,7 @@ import { createEventBus, type TaskEventListener } from "./event-bus.js";
 import { createExecutor } from "./executor.js";
 import { createDurationStats, specPriority } from "./routing.js";
 import { errorEvent, stateChangeEvent, taskErrorOf } from "./task-events.js";
-import { watchTask } from "./task-watch.js";
+import { type FirstRead, watchTask } from "./task-watch.js";
 
 /** EngineLimits bound what a submit may ask for and how the engine runs. */
 export interface EngineLimits {
@@ -216,12 +216,8 @@ export function createEngine(options: EngineOptions): Engine {
     return inserted as InsertedTask;
   }
 
-  const watch = (
-    taskId: string,
-    afterSequence: bigint,
-    signal: AbortSignal,
-    read?: Parameters<typeof watchTask>[6],
-  ) => watchTask(store, bus, taskId, afterSequence, signal, options.streamIdleTimeoutMs, read);
+  const watch = (taskId: string, afterSequence: bigint, signal: AbortSignal, read?: FirstRead) =>
+    watchTask(store, bus, taskId, afterSequence, signal, options.streamIdleTimeoutMs, read);
 
   async function getTask(taskId: string): Promise<Task> {
     if (taskId === "") throw invalidField("task_id", "is required");

