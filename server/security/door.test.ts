@@ -449,11 +449,58 @@ describe("the door's network rules", () => {
     ).rejects.toMatchObject({
       error: { code: Code.PermissionDenied, rawMessage: "address 10.9.8.7 is denied" },
     });
-    await expect(
-      door.admit({ path: "/grpc.health.v1.Health/Check", headers: {}, socketAddress: "::1" }),
-    ).resolves.toMatchObject({
+    expect(
+      await door.admit({ path: "/grpc.health.v1.Health/Check", headers: {}, socketAddress: "::1" }),
+    ).toMatchObject({
       caller: undefined,
       peer: { ip: "::1" },
+    });
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("the door's admission of a key it has read", () => {
+  it("answers at once, from memory, and still refuses as the store says", async () => {
+    const dir = tempDir();
+    const store = createSqliteStore({ path: join(dir, "door.db") });
+    const keys = createKeyManager(store.keys);
+    const door = createDoor({
+      keys,
+      network: createNetworkRules({
+        allow: [],
+        deny: [],
+        trustedProxies: [],
+        countryHeader: "cf-ipcountry",
+        allowCountries: [],
+        blockCountries: [],
+        allowUnknownCountry: true,
+      }),
+      limiter: createRateLimiter(),
+      defaultRateLimit: { perSecond: 0.001, burst: 2 },
+      openPaths: [],
+    });
+    const { key, info } = await keys.create({ name: "test", scopes: [Scope.TASKS_SUBMIT] });
+    const request = { path: submitPath, headers: bearer(key), socketAddress: "127.0.0.1" };
+    // The key's row is read from the file once, so the first admission waits for it.
+    const first = door.admit(request);
+    expect(first).toBeInstanceOf(Promise);
+    expect(await first).toMatchObject({ caller: { keyId: info.keyId } });
+    const second = door.admit(request);
+    expect(second).not.toBeInstanceOf(Promise);
+    expect(second).toMatchObject({ caller: { keyId: info.keyId }, peer: { ip: "127.0.0.1" } });
+    // Refusals decided from memory come as rejections too: a scope the key lacks...
+    await expect(
+      door.admit({ ...request, path: "/noizylab.agent.v1.KeyService/ListKeys" }),
+    ).rejects.toMatchObject({ error: { code: Code.PermissionDenied } });
+    // ...its burst of two, spent...
+    await expect(door.admit(request)).rejects.toMatchObject({
+      error: { code: Code.ResourceExhausted },
+    });
+    // ...and its revocation, though its caller was remembered.
+    await keys.revoke(info.keyId);
+    await expect(door.admit(request)).rejects.toMatchObject({
+      error: { code: Code.Unauthenticated, rawMessage: `API key ${info.keyId} was revoked` },
     });
     await store.close();
     rmSync(dir, { recursive: true, force: true });

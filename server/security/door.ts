@@ -2,11 +2,12 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "../../gen/noizylab/agent/v1/errors_pb.js";
 import type { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
+import { andThen, type MaybePromise } from "../lib/maybe-promise.js";
 import { keyFromHeaders } from "./api-keys.js";
 import type { KeyManager } from "./key-manager.js";
 import type { NetworkRules, Peer } from "./network-rules.js";
 import type { RateLimit, RateLimiter } from "./rate-limiter.js";
-import { accessOf, type Caller, hasScope, scopeName } from "./scopes.js";
+import { type Access, accessOf, type Caller, hasScope, scopeName } from "./scopes.js";
 
 /** DoorRequest is what the door sees of a request: never its body. */
 export interface DoorRequest {
@@ -55,8 +56,11 @@ export interface DoorOptions {
 export interface Door {
   /** screen applies the network rules alone and returns the peer, or throws a Refusal. */
   screen(request: Omit<DoorRequest, "path">): Peer;
-  /** admit returns the admission, or throws a Refusal. */
-  admit(request: DoorRequest): Promise<Admission>;
+  /**
+   * admit returns the admission, or a Refusal as a rejection. It answers at once when all it
+   * needs is in memory (a key read before, a rate limit kept in memory), else with a promise.
+   */
+  admit(request: DoorRequest): MaybePromise<Admission>;
 }
 
 /** asRefusal is a Refusal as it is, or any other failure of the door as an internal one. */
@@ -75,6 +79,17 @@ function rateLimited(keyId: string, peer: Peer, waitMs: number): Refusal {
   return new Refusal(error, peer, keyId, { "retry-after": String(Math.ceil(waitMs / 1000)) });
 }
 
+/** admitted is the admission of a caller whose rate limit let it in, or its refusal. */
+function admitted(caller: Caller, peer: Peer, waitMs: number): Admission {
+  if (waitMs > 0) throw rateLimited(caller.keyId, peer, waitMs);
+  return { caller, peer };
+}
+
+/** unreachable refuses a caller whose shared rate limit is out of reach (its database is down). */
+function unreachable(caller: Caller, peer: Peer, error: unknown): Refusal {
+  return new Refusal(ConnectError.from(error), peer, caller.keyId);
+}
+
 /** createDoor makes the door. */
 export function createDoor(options: DoorOptions): Door {
   function screen({ headers, socketAddress }: Omit<DoorRequest, "path">): Peer {
@@ -84,37 +99,60 @@ export function createDoor(options: DoorOptions): Door {
     return peer;
   }
 
+  /**
+   * limited checks the caller's scope for the path, then spends a token of each of its limits.
+   * (Its callbacks are written in place: a named closure costs a call each under tsx.)
+   */
+  function limited(
+    caller: Caller,
+    peer: Peer,
+    path: string,
+    access: Exclude<Access, "open">,
+  ): MaybePromise<Admission> {
+    if (access !== "key" && !hasScope(caller, access)) {
+      const message = `API key ${caller.keyId} lacks the ${scopeName(access)} scope that ${path} needs`;
+      throw new Refusal(new ConnectError(message, Code.PermissionDenied), peer, caller.keyId);
+    }
+    const keyWait = options.limiter.take(
+      caller.keyId,
+      caller.rateLimit ?? options.defaultRateLimit,
+    );
+    const scopeLimit = access === "key" ? undefined : options.scopeRateLimits?.get(access);
+    if (access === "key" || scopeLimit === undefined) {
+      return andThen(
+        keyWait,
+        (waitMs) => admitted(caller, peer, waitMs),
+        (error) => unreachable(caller, peer, error),
+      );
+    }
+    const bucket = `${caller.keyId} ${scopeName(access)}`;
+    return andThen(
+      keyWait,
+      (waitMs) =>
+        andThen(
+          options.limiter.take(bucket, scopeLimit),
+          (scopeWaitMs) => admitted(caller, peer, Math.max(waitMs, scopeWaitMs)),
+          (error) => unreachable(caller, peer, error),
+        ),
+      (error) => unreachable(caller, peer, error),
+    );
+  }
+
   return {
     screen,
-    async admit({ path, headers, socketAddress }) {
-      const peer = screen({ headers, socketAddress });
-      const access = accessOf(path, options.openPaths);
-      if (access === "open") return { caller: undefined, peer };
-      let caller: Caller;
+    admit({ path, headers, socketAddress }) {
       try {
-        caller = await options.keys.authenticate(keyFromHeaders(headers));
-      } catch (error) {
-        throw new Refusal(ConnectError.from(error), peer);
-      }
-      if (access !== "key" && !hasScope(caller, access)) {
-        const message = `API key ${caller.keyId} lacks the ${scopeName(access)} scope that ${path} needs`;
-        throw new Refusal(new ConnectError(message, Code.PermissionDenied), peer, caller.keyId);
-      }
-      const scopeLimit = access === "key" ? undefined : options.scopeRateLimits?.get(access);
-      let waitMs: number;
-      try {
-        waitMs = Math.max(
-          await options.limiter.take(caller.keyId, caller.rateLimit ?? options.defaultRateLimit),
-          scopeLimit && access !== "key"
-            ? await options.limiter.take(`${caller.keyId} ${scopeName(access)}`, scopeLimit)
-            : 0,
+        const peer = screen({ headers, socketAddress });
+        const access = accessOf(path, options.openPaths);
+        if (access === "open") return { caller: undefined, peer };
+        return andThen(
+          options.keys.authenticate(keyFromHeaders(headers)),
+          (caller) => limited(caller, peer, path, access),
+          (error) => new Refusal(ConnectError.from(error), peer),
         );
-      } catch (error) {
-        // The shared buckets are out of reach (their database is down): refuse, saying so.
-        throw new Refusal(ConnectError.from(error), peer, caller.keyId);
+      } catch (refusal) {
+        return Promise.reject(refusal);
       }
-      if (waitMs > 0) throw rateLimited(caller.keyId, peer, waitMs);
-      return { caller, peer };
     },
   };
 }

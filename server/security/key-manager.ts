@@ -6,6 +6,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { parseKey } from "../../clients/shared/api-key.js";
 import { deriveSigningKey } from "../../clients/shared/request-signing.js";
 import { type KeyInfo, KeyInfoSchema, Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
+import type { MaybePromise } from "../lib/maybe-promise.js";
 import type { KeyStore, StoredKey } from "../store/key-store.js";
 import { invalidField } from "../tasks/task-errors.js";
 import { generateKey, secretMatches } from "./api-keys.js";
@@ -45,10 +46,11 @@ export interface KeyManager {
   list(): Promise<KeyInfo[]>;
   revoke(keyId: string): Promise<KeyInfo>;
   /**
-   * authenticate checks a key and returns its caller. A missing, malformed, unknown,
-   * revoked or expired key is Unauthenticated; the error names the key id when there is one.
+   * authenticate checks a key and returns its caller: at once when the store holds the key in
+   * memory, else once it is read. A missing, malformed, unknown, revoked or expired key is
+   * Unauthenticated (a rejection); the error names the key id when there is one.
    */
-  authenticate(key: string | undefined): Promise<Caller>;
+  authenticate(key: string | undefined): MaybePromise<Caller>;
   /**
    * bootstrap makes an admin key when there is none at all, writes it to <dataDir>/admin.key
    * (mode 0600) and returns that path; undefined when keys already exist.
@@ -101,6 +103,30 @@ export function createKeyManager(keys: KeyStore): KeyManager {
     return true;
   }
 
+  /** callerOf is the caller of a key whose stored row was found (or not), or throws why not. */
+  function callerOf(key: string, secret: string, stored: StoredKey | undefined): Caller {
+    if (stored === undefined || !matches(key, secret, stored)) {
+      throw unauthenticated("unknown API key");
+    }
+    if (stored.revokedAt !== null) throw unauthenticated(`API key ${stored.keyId} was revoked`);
+    if (stored.expiresAt !== null && stored.expiresAt <= Date.now()) {
+      throw unauthenticated(
+        `API key ${stored.keyId} expired at ${new Date(stored.expiresAt).toISOString()}`,
+      );
+    }
+    let caller = callers.get(stored);
+    if (caller === undefined) {
+      caller = {
+        keyId: stored.keyId,
+        scopes: new Set(stored.scopes),
+        rateLimit: stored.rateLimit ?? undefined,
+        signing: { key: stored.signingKey, required: stored.requireSignature },
+      };
+      callers.set(stored, caller);
+    }
+    return caller;
+  }
+
   return {
     create,
     async list() {
@@ -111,34 +137,25 @@ export function createKeyManager(keys: KeyStore): KeyManager {
       if (revoked === undefined) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
       return infoOf(revoked);
     },
-    async authenticate(key) {
+    authenticate(key) {
       if (key === undefined || key === "") {
-        throw unauthenticated(
-          'missing API key: send "authorization: Bearer <key>" or "x-api-key: <key>"',
+        return Promise.reject(
+          unauthenticated(
+            'missing API key: send "authorization: Bearer <key>" or "x-api-key: <key>"',
+          ),
         );
       }
       const parsed = parseKey(key);
-      const stored = parsed && (await keys.get(parsed.keyId));
-      if (parsed === undefined || stored === undefined || !matches(key, parsed.secret, stored)) {
-        throw unauthenticated("unknown API key");
+      if (parsed === undefined) return Promise.reject(unauthenticated("unknown API key"));
+      const cached = keys.cached(parsed.keyId);
+      if (cached === undefined) {
+        return keys.get(parsed.keyId).then((stored) => callerOf(key, parsed.secret, stored));
       }
-      if (stored.revokedAt !== null) throw unauthenticated(`API key ${stored.keyId} was revoked`);
-      if (stored.expiresAt !== null && stored.expiresAt <= Date.now()) {
-        throw unauthenticated(
-          `API key ${stored.keyId} expired at ${new Date(stored.expiresAt).toISOString()}`,
-        );
+      try {
+        return callerOf(key, parsed.secret, cached);
+      } catch (error) {
+        return Promise.reject(error);
       }
-      let caller = callers.get(stored);
-      if (caller === undefined) {
-        caller = {
-          keyId: stored.keyId,
-          scopes: new Set(stored.scopes),
-          rateLimit: stored.rateLimit ?? undefined,
-          signing: { key: stored.signingKey, required: stored.requireSignature },
-        };
-        callers.set(stored, caller);
-      }
-      return caller;
     },
     async bootstrap(dataDir) {
       if ((await keys.count()) > 0) return undefined;

@@ -1,3 +1,5 @@
+import type { MaybePromise } from "../lib/maybe-promise.js";
+
 /** RateLimit is a token bucket's size: a steady rate and the burst it may save up. */
 export interface RateLimit {
   readonly perSecond: number;
@@ -6,8 +8,11 @@ export interface RateLimit {
 
 /** RateLimiter hands out tokens per key from buckets that refill over time. */
 export interface RateLimiter {
-  /** take spends a token of the key's bucket: 0 when there was one, else the ms until there is. */
-  take(key: string, limit: RateLimit): Promise<number>;
+  /**
+   * take spends a token of the key's bucket: 0 when there was one, else the ms until there is.
+   * A limiter in memory answers at once; one in a shared database, with a promise.
+   */
+  take(key: string, limit: RateLimit): MaybePromise<number>;
 }
 
 interface Bucket {
@@ -24,7 +29,7 @@ export function createRateLimiter(now: () => number = () => performance.now()): 
   const buckets = new Map<string, Bucket>();
   let sweep = now();
   return {
-    async take(key, limit) {
+    take(key, limit) {
       const at = now();
       // A bucket that has refilled holds no information: forget those now and then, so idle
       // keys cost nothing.

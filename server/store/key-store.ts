@@ -26,6 +26,12 @@ export interface KeyStore {
   insert(key: StoredKey): Promise<void>;
   /** get returns a key by id, or undefined. */
   get(keyId: string): Promise<StoredKey | undefined>;
+  /**
+   * cached returns a key by id as get last found it, when it is still held in memory (every
+   * request reads its key: the stores keep those they found, and keep them true); else
+   * undefined, and get must read it.
+   */
+  cached(keyId: string): StoredKey | undefined;
   /** list returns every key, newest first. */
   list(): Promise<StoredKey[]>;
   /** revoke marks a key revoked at a time (unless it already is) and returns it. */

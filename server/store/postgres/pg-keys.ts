@@ -34,6 +34,9 @@ export function createPgKeyStore(db: PgDatabase): PgKeyStore {
         keyValues(key),
       );
     },
+    cached(keyId) {
+      return cache.get(keyId);
+    },
     async get(keyId) {
       const cached = cache.get(keyId);
       if (cached) return cached;

@@ -58,6 +58,9 @@ export function createSqliteKeyStore(
     async get(keyId) {
       return cache.get(keyId) ?? read(keyId);
     },
+    cached(keyId) {
+      return cache.get(keyId);
+    },
     async list() {
       return selectAll.all().map(keyFromRow);
     },
