@@ -9,6 +9,7 @@ import {
   transformSplitEnvelope,
 } from "@connectrpc/connect/protocol";
 import { trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
+import type { MaybePromise } from "../lib/maybe-promise.js";
 import type { FastExchange } from "./fast-exchange.js";
 import type { FastPathLimits, FastProtocol, FastRoute } from "./unary-fast-path.js";
 
@@ -133,16 +134,16 @@ const one = (body: Body) =>
 
 /**
  * inputOf parses the call's one request message. A body that is one plain message is parsed
- * at once; any other (too large, several or compressed envelopes) goes through connect's own
- * readers, so its error is the one connect gives.
+ * at once (a parse error is thrown); any other (too large, several or compressed envelopes)
+ * goes through connect's own readers, so its error is the one connect gives (a rejection).
  */
-export async function inputOf(
+export function inputOf(
   route: FastRoute,
   protocol: FastProtocol,
   body: Body,
   exchange: FastExchange,
   limits: FastPathLimits,
-): Promise<Message> {
+): MaybePromise<Message> {
   const parser = route.serialization.getI(binary(protocol));
   if (body.complete) {
     const bytes = one(body);
@@ -151,6 +152,18 @@ export async function inputOf(
       return parser.parse(bytes.subarray(5));
     }
   }
+  return readInput(route, protocol, body, exchange, limits);
+}
+
+/** readInput reads and parses the request message of a body inputOf could not take at once. */
+async function readInput(
+  route: FastRoute,
+  protocol: FastProtocol,
+  body: Body,
+  exchange: FastExchange,
+  limits: FastPathLimits,
+): Promise<Message> {
+  const parser = route.serialization.getI(binary(protocol));
   if (!enveloped(protocol)) {
     const length = exchange.headers["content-length"] ?? null;
     return parser.parse(await readAllBytes(rest(body, exchange.body), limits.readMaxBytes, length));

@@ -33,6 +33,7 @@ import {
   trailerFlag,
   trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
+import type { MaybePromise } from "../lib/maybe-promise.js";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
 import { binary, enveloped, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
@@ -203,21 +204,26 @@ export async function serveUnary(
   const body = await readBody(exchange.body, limits.readMaxBytes + 5);
   let output: Uint8Array | undefined;
   let error: ConnectError | undefined;
+  // Values that are there already are not awaited (see MaybePromise): most calls wait only
+  // for their body.
   try {
-    const input = await inputOf(route, protocol, body, exchange, limits);
+    const parsed = inputOf(route, protocol, body, exchange, limits);
+    const input = parsed instanceof Promise ? await parsed : parsed;
     options.note(input);
-    const message = normalize(route, await route.impl(input, context));
+    const handled = route.impl(input, context);
+    const message = normalize(route, handled instanceof Promise ? await handled : handled);
     options.note(message);
     output = route.serialization.getO(binary(protocol)).serialize(message);
   } catch (reason) {
     error = internalError(reason);
   }
-  const answer =
+  const answering =
     protocol === "grpc"
-      ? await grpcAnswer(context, compression, limits, output, error)
+      ? grpcAnswer(context, compression, limits, output, error)
       : protocol === "grpc-web"
-        ? await grpcWebAnswer(context, compression, limits, output, error)
-        : await connectAnswer(context, compression, limits, binary(protocol), output, error);
+        ? grpcWebAnswer(context, compression, limits, output, error)
+        : connectAnswer(context, compression, limits, binary(protocol), output, error);
+  const answer = answering instanceof Promise ? await answering : answering;
   // An error may come before the body was read to its end: the rest is let in and dropped.
   if (!body.complete) await discardBody(exchange.body);
   if (options.answerHeaders) Object.assign(answer.headers, options.answerHeaders);
@@ -304,18 +310,19 @@ export function grpcFrame(
   return envelope(flags, message);
 }
 
-async function grpcAnswer(
+function grpcAnswer(
   context: FastContext,
   compression: Compression | null,
   limits: FastPathLimits,
   output: Uint8Array | undefined,
   error: ConnectError | undefined,
-): Promise<Answer> {
-  return {
-    headers: grpcHeaders(context, compression),
-    body: output && (await grpcFrame(output, compression, limits)),
-    trailers: grpcTrailers(context, error),
-  };
+): MaybePromise<Answer> {
+  const headers = grpcHeaders(context, compression);
+  const trailers = grpcTrailers(context, error);
+  const framed = output && grpcFrame(output, compression, limits);
+  return framed instanceof Promise
+    ? framed.then((body) => ({ headers, body, trailers }))
+    : { headers, body: framed, trailers };
 }
 
 /** grpcWebAnswer is a gRPC-Web answer: the message, then the trailer, both in the body. */
@@ -339,18 +346,18 @@ async function grpcWebAnswer(
   };
 }
 
-async function connectAnswer(
+/** connectAnswer is a Connect answer: at once for the common one, a message and nothing added. */
+function connectAnswer(
   context: FastContext,
   compression: Compression | null,
   limits: FastPathLimits,
   binaryFormat: boolean,
   output: Uint8Array | undefined,
   error: ConnectError | undefined,
-): Promise<Answer> {
+): MaybePromise<Answer> {
   const contentType = binaryFormat ? "application/proto" : "application/json";
   const compress = compression !== null && (output?.byteLength ?? 0) >= limits.compressMinBytes;
   if (output && !compress && !context.headersSet() && !context.trailersSet()) {
-    // The common answer: a message and nothing the handler added.
     return {
       headers: {
         ":status": 200,
@@ -360,6 +367,18 @@ async function connectAnswer(
       body: output,
     };
   }
+  return fullConnectAnswer(context, compression, limits, contentType, output, error);
+}
+
+/** fullConnectAnswer is any other Connect answer: an error, compressed, or with added headers. */
+async function fullConnectAnswer(
+  context: FastContext,
+  compression: Compression | null,
+  limits: FastPathLimits,
+  contentType: string,
+  output: Uint8Array | undefined,
+  error: ConnectError | undefined,
+): Promise<Answer> {
   const header = new Headers({ "content-type": contentType });
   context.headersSet()?.forEach((value, name) => {
     header.append(name, value);
