@@ -118,9 +118,10 @@ export function readBody(stream: Readable, limit: number): Promise<Body> {
         resolve({ chunks, size, complete: false });
       }
     });
-    // Whichever comes first; a promise settles once.
-    stream.once("end", () => resolve({ chunks, size, complete: true }));
-    stream.once("close", () => resolve({ chunks, size, complete: true }));
+    // Whichever comes first; a promise settles once. (`on`, not `once`: each comes at most once,
+    // and once's wrapper costs an object and a bound function per listener.)
+    stream.on("end", () => resolve({ chunks, size, complete: true }));
+    stream.on("close", () => resolve({ chunks, size, complete: true }));
   });
 }
 

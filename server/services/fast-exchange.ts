@@ -65,7 +65,8 @@ export class Http2Exchange implements FastExchange {
     const stream = this.stream;
     if (trailers) {
       stream.respond(headers, { waitForTrailers: true });
-      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+      // (`on`, not `once`: a stream asks for its trailers once.)
+      stream.on("wantTrailers", () => stream.sendTrailers(trailers));
       stream.end(body);
       return;
     }
