@@ -5,7 +5,7 @@
  */
 export class AsyncQueue<T> {
   private readonly items: T[] = [];
-  private wake: (() => void) | undefined;
+  private waiting: Wait | undefined;
 
   constructor(private readonly bound = Number.POSITIVE_INFINITY) {}
 
@@ -13,7 +13,9 @@ export class AsyncQueue<T> {
   push(item: T): boolean {
     if (this.items.length >= this.bound) return false;
     this.items.push(item);
-    this.wake?.();
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.end(true);
     return true;
   }
 
@@ -26,21 +28,42 @@ export class AsyncQueue<T> {
     while (this.items.length === 0) {
       if (signal.aborted) return undefined;
       const woken = await new Promise<boolean>((resolve) => {
-        const idle = Number.isFinite(idleMs)
-          ? setTimeout(() => done(false), idleMs).unref()
-          : undefined;
-        const aborted = () => done(false);
-        const done = (woken: boolean) => {
-          this.wake = undefined;
-          clearTimeout(idle);
-          signal.removeEventListener("abort", aborted);
-          resolve(woken);
-        };
-        this.wake = () => done(true);
-        signal.addEventListener("abort", aborted);
+        this.waiting = new Wait(signal, idleMs, resolve);
       });
+      this.waiting = undefined;
       if (!woken) return undefined;
     }
     return this.items.shift();
   }
 }
+
+/**
+ * Wait is one take waiting for a value: a push ends it woken, the signal or the idle timer
+ * without. It listens to the signal itself (handleEvent) and its timer calls a function made
+ * once: closures made per wait, each named, cost a call apiece under tsx.
+ */
+class Wait {
+  private readonly idle: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly signal: AbortSignal,
+    idleMs: number,
+    private readonly settle: (woken: boolean) => void,
+  ) {
+    this.idle = Number.isFinite(idleMs) ? setTimeout(giveUp, idleMs, this).unref() : undefined;
+    signal.addEventListener("abort", this);
+  }
+
+  /** handleEvent hears the signal abort. */
+  handleEvent(): void {
+    this.end(false);
+  }
+
+  end(woken: boolean): void {
+    clearTimeout(this.idle);
+    this.signal.removeEventListener("abort", this);
+    this.settle(woken);
+  }
+}
+
+const giveUp = (wait: Wait) => wait.end(false);
