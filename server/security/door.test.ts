@@ -425,21 +425,25 @@ describe("the door, one row per way in that must fail", () => {
   });
 });
 
+/** rulesDenying are network rules that let in every address but those of the CIDRs given. */
+const rulesDenying = (deny: string[]) =>
+  createNetworkRules({
+    allow: [],
+    deny,
+    trustedProxies: [],
+    countryHeader: "cf-ipcountry",
+    allowCountries: [],
+    blockCountries: [],
+    allowUnknownCountry: true,
+  });
+
 describe("the door's network rules", () => {
   it("matches an IPv4-mapped IPv6 peer against its IPv4 rule", async () => {
     const dir = tempDir();
     const store = createSqliteStore({ path: join(dir, "door.db") });
     const door = createDoor({
       keys: createKeyManager(store.keys),
-      network: createNetworkRules({
-        allow: [],
-        deny: ["10.0.0.0/8"],
-        trustedProxies: [],
-        countryHeader: "cf-ipcountry",
-        allowCountries: [],
-        blockCountries: [],
-        allowUnknownCountry: true,
-      }),
+      network: rulesDenying(["10.0.0.0/8"]),
       limiter: createRateLimiter(),
       defaultRateLimit: { perSecond: 1, burst: 1 },
       openPaths: [],
@@ -467,15 +471,7 @@ describe("the door's admission of a key it has read", () => {
     const keys = createKeyManager(store.keys);
     const door = createDoor({
       keys,
-      network: createNetworkRules({
-        allow: [],
-        deny: [],
-        trustedProxies: [],
-        countryHeader: "cf-ipcountry",
-        allowCountries: [],
-        blockCountries: [],
-        allowUnknownCountry: true,
-      }),
+      network: rulesDenying([]),
       limiter: createRateLimiter(),
       defaultRateLimit: { perSecond: 0.001, burst: 2 },
       openPaths: [],
