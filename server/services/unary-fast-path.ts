@@ -21,12 +21,7 @@ import {
   createMethodSerializationLookup,
   type MethodSerializationLookup,
 } from "@connectrpc/connect/protocol";
-import {
-  codeToHttpStatus,
-  codeToString,
-  errorToJsonBytes,
-  trailerMux,
-} from "@connectrpc/connect/protocol-connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import {
   contentTypeProto as grpcWebContentType,
@@ -36,6 +31,7 @@ import {
 import type { MaybePromise } from "../lib/maybe-promise.js";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
+import { connectAnswer } from "./connect-answer.js";
 import { binary, enveloped, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
 import type { FastExchange } from "./fast-exchange.js";
 
@@ -235,7 +231,8 @@ export async function serveUnary(
   };
 }
 
-interface Answer {
+/** Answer is what a fast call sends back: headers, then its body and trailers if any. */
+export interface Answer {
   readonly headers: Record<string, string | number>;
   readonly body: Uint8Array | undefined;
   readonly trailers?: Record<string, string>;
@@ -344,60 +341,4 @@ async function grpcWebAnswer(
     headers: grpcHeaders(context, compression, grpcWebContentType),
     body: output ? Buffer.concat([await grpcFrame(output, compression, limits), last]) : last,
   };
-}
-
-/** connectAnswer is a Connect answer: at once for the common one, a message and nothing added. */
-function connectAnswer(
-  context: FastContext,
-  compression: Compression | null,
-  limits: FastPathLimits,
-  binaryFormat: boolean,
-  output: Uint8Array | undefined,
-  error: ConnectError | undefined,
-): MaybePromise<Answer> {
-  const contentType = binaryFormat ? "application/proto" : "application/json";
-  const compress = compression !== null && (output?.byteLength ?? 0) >= limits.compressMinBytes;
-  if (output && !compress && !context.headersSet() && !context.trailersSet()) {
-    return {
-      headers: {
-        ":status": 200,
-        "content-type": contentType,
-        "content-length": String(output.byteLength),
-      },
-      body: output,
-    };
-  }
-  return fullConnectAnswer(context, compression, limits, contentType, output, error);
-}
-
-/** fullConnectAnswer is any other Connect answer: an error, compressed, or with added headers. */
-async function fullConnectAnswer(
-  context: FastContext,
-  compression: Compression | null,
-  limits: FastPathLimits,
-  contentType: string,
-  output: Uint8Array | undefined,
-  error: ConnectError | undefined,
-): Promise<Answer> {
-  const header = new Headers({ "content-type": contentType });
-  context.headersSet()?.forEach((value, name) => {
-    header.append(name, value);
-  });
-  let status = 200;
-  let body = output ?? new Uint8Array();
-  if (error) {
-    status = codeToHttpStatus(error.code);
-    header.set("content-type", "application/json");
-    error.metadata.forEach((value, name) => {
-      header.set(name, value);
-    });
-    body = errorToJsonBytes(error, limits.jsonOptions);
-  }
-  if (compression && body.byteLength >= limits.compressMinBytes) {
-    body = await compression.compress(body);
-    header.set("content-encoding", compression.name);
-  }
-  const all = trailerMux(header, context.trailersSet() ?? new Headers());
-  all.set("content-length", body.byteLength.toString(10));
-  return { headers: toNode(all, { ":status": String(status) }), body };
 }
