@@ -92,10 +92,10 @@ async function measure(workload: Workload): Promise<void> {
   if (filter !== undefined && !workload.name.includes(filter)) return;
   const { peer } = workload;
   const servers = peer ? [...workload.servers, peer.server] : workload.servers;
+  // What a server is asked: the peer its own request, the others the row's.
+  const askedOf = (server: ServerUnderTest) => (server === peer?.server ? peer : workload);
   const sizes = new Map<string, number>();
-  for (const server of servers) {
-    sizes.set(server.name, await (server === peer?.server ? peer.check : workload.check)(server));
-  }
+  for (const server of servers) sizes.set(server.name, await askedOf(server).check(server));
   const figures = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   // Runs take turns between the servers, so a noisy moment hits them all alike.
   for (let run = 0; run < runs; run++) {
@@ -104,7 +104,7 @@ async function measure(workload: Workload): Promise<void> {
       if (port === undefined) throw new Error(`${server.name} does not serve HTTP/1.1`);
       const result = await load({
         port,
-        request: server === peer?.server ? peer.request : workload.request,
+        request: askedOf(server).request,
         headers: server.headers,
         connections: workload.connections ?? 8,
         streams: workload.http1 ? 1 : (workload.streams ?? 4),
