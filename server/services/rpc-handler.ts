@@ -17,7 +17,7 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
-import { createAuditInterceptor, noteTask } from "../audit/audit-interceptor.js";
+import { createAuditInterceptor } from "../audit/audit-interceptor.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { NodeRequest, NodeResponse, RequestHandler } from "../listener/node-types.js";
 import { type AuditDraft, kAudit, kCaller } from "../security/context.js";
@@ -305,7 +305,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       contextValues: createContextValues().set(kCaller, caller).set(kAudit, draft),
       shutdownSignal: options.router.shutdownSignal,
       answerHeaders,
-      note: noteTask.bind(undefined, draft),
+      // The draft itself, not a note function bound to it: a bound function costs ~0.4 µs.
+      draft,
     });
     draft.code = outcome.code;
     meter.in = outcome.bytesIn;

@@ -2,6 +2,7 @@ import { once } from "node:events";
 import type { ServerHttp2Stream } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { noteTask } from "../audit/audit-interceptor.js";
 import { discardBody } from "../security/refusal-response.js";
 import { inputOf, readBody } from "./fast-call.js";
 import type { FastExchange } from "./fast-exchange.js";
@@ -62,12 +63,12 @@ export async function serveServerStream(
   };
   try {
     const input = await inputOf(route, "grpc", body, exchange, limits);
-    options.note(input);
+    noteTask(options.draft, input);
     const messages = route.impl(input, context) as AsyncIterable<unknown>;
     for await (const output of messages) {
       if (stream.destroyed) break;
       const message = normalize(route, output);
-      options.note(message);
+      noteTask(options.draft, message);
       const framed = grpcFrame(serializer.serialize(message), compression, limits);
       const frame = framed instanceof Promise ? await framed : framed;
       batch.push(frame);

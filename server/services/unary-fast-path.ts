@@ -28,7 +28,9 @@ import {
   trailerFlag,
   trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
+import { noteTask } from "../audit/audit-interceptor.js";
 import type { MaybePromise } from "../lib/maybe-promise.js";
+import type { AuditDraft } from "../security/context.js";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
 import { connectAnswer } from "./connect-answer.js";
@@ -136,8 +138,8 @@ export interface FastCallOptions {
   readonly shutdownSignal: AbortSignal | undefined;
   /** Headers every answer to the call carries (a browser's CORS headers); undefined for none. */
   readonly answerHeaders: Record<string, string> | undefined;
-  /** Called with the request message, then the response message, for the audit draft. */
-  readonly note: (message: unknown) => void;
+  /** The call's audit draft: the task its request and response name is noted in it. */
+  readonly draft: AuditDraft;
 }
 
 /** FastCallOutcome is how a call ended and the body bytes it moved. */
@@ -205,10 +207,10 @@ export async function serveUnary(
   try {
     const parsed = inputOf(route, protocol, body, exchange, limits);
     const input = parsed instanceof Promise ? await parsed : parsed;
-    options.note(input);
+    noteTask(options.draft, input);
     const handled = route.impl(input, context);
     const message = normalize(route, handled instanceof Promise ? await handled : handled);
-    options.note(message);
+    noteTask(options.draft, message);
     output = route.serialization.getO(binary(protocol)).serialize(message);
   } catch (reason) {
     error = internalError(reason);
