@@ -225,15 +225,21 @@ try {
   // says what the Submit figure includes.
   const submitted = rows.at(-1)?.name.startsWith("TaskService.Submit") ? taskStatesOf(ours) : {};
   // Memory is read on fresh processes: after the load above, what a collector gives back to
-  // the system moves resident memory more than a thousand idle connections do.
-  const idle = new Map<string, number>();
+  // the system moves resident memory more than a thousand idle connections do. One fresh
+  // process's reading moves by several KB per connection (where its allocator happens to
+  // grow), so each server is started `runs` times, in turns, and the median is reported.
+  const idle = new Map<string, number[]>();
   const idleMeasured = filter === undefined || "idle connections".includes(filter);
-  for (const start of idleMeasured ? Object.values(starts) : []) {
-    const server = await start();
-    try {
-      idle.set(server.name, await measureIdleConnections(server, grpcPing, smoke ? 20 : 1_000));
-    } finally {
-      await server.stop();
+  for (let run = 0; run < (idleMeasured ? runs : 0); run++) {
+    const inTurn = Object.values(starts);
+    for (const start of run % 2 === 0 ? inTurn : inTurn.reverse()) {
+      const server = await start();
+      try {
+        const perConnection = await measureIdleConnections(server, grpcPing, smoke ? 20 : 1_000);
+        idle.set(server.name, [...(idle.get(server.name) ?? []), perConnection]);
+      } finally {
+        await server.stop();
+      }
     }
   }
   // The smoke renders the report too, so a full run cannot fail at its last step.
@@ -253,10 +259,14 @@ function versionOf(name: string): string {
  * report is the RESULTS.md section: the machine, versions, each figure with its ratios, and
  * how far the engine got with the tasks of the Submit row.
  */
-function report(idle: Map<string, number>, submitted: TaskStates): string {
+function report(idle: Map<string, number[]>, submitted: TaskStates): string {
   const names = ["raw-http2", "grpc-js", "stock-connect", "cloudagent"];
   const cell = (value: number | undefined) =>
     value === undefined ? "" : Math.round(value).toLocaleString("en");
+  const idleCell = (readings: number[] | undefined) =>
+    readings === undefined
+      ? ""
+      : `${cell(median(readings))} B (${cell(Math.min(...readings))}–${cell(Math.max(...readings))})`;
   const ratio = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined ? "" : `${(a / b).toFixed(2)}x`;
   const grpcJsPing = rows.find((row) => row.name === "Ping, grpc, 100 B")?.figures.get("grpc-js");
@@ -302,7 +312,8 @@ Submit row ended (its warm-ups and checks included), ${cell(submitted.SUCCEEDED 
 submitted had run and ${cell(submitted.QUEUED ?? 0)} were still queued.
 
 Resident memory per idle HTTP/2 connection (1,000 connections, each after one call, on a freshly
-started server, each reading after a full collection):
-${names.map((n) => `${n} ${cell(idle.get(n))} B`).join(", ")}.
+started server, each reading after a full collection; the median of ${runs} starts, their range
+in brackets):
+${names.map((n) => `${n} ${idleCell(idle.get(n))}`).join(", ")}.
 `;
 }
