@@ -17,13 +17,16 @@ export type ResultMessage<K extends SpecField> = Extract<
   { case: K }
 >["value"];
 
+/** A field name with capitals or underscores is spelled differently as a task type. */
+const needsMapping = /[A-Z_]/;
+
 /**
  * taskTypeOf is the task type name of a TaskSpec field, given its TypeScript (camelCase) or
  * proto (snake_case) name: "textAnalysis" and "text_analysis" are "text-analysis".
  */
 export function taskTypeOf(field: string): string {
   // Most names ("echo", "delay") are their own type: a test is ~10x cheaper than the replace.
-  if (!/[A-Z_]/.test(field)) return field;
+  if (!needsMapping.test(field)) return field;
   return field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replaceAll("_", "-");
 }
 
