@@ -305,8 +305,6 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       contextValues: createContextValues().set(kCaller, caller).set(kAudit, draft),
       shutdownSignal: options.router.shutdownSignal,
       answerHeaders,
-      // The draft itself, not a note function bound to it: a bound function costs ~0.4 µs.
-      draft,
     });
     draft.code = outcome.code;
     meter.in = outcome.bytesIn;

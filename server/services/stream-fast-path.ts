@@ -3,6 +3,7 @@ import type { ServerHttp2Stream } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { noteTask } from "../audit/audit-interceptor.js";
+import { kAudit } from "../security/context.js";
 import { discardBody } from "../security/refusal-response.js";
 import { inputOf, readBody } from "./fast-call.js";
 import type { FastExchange } from "./fast-exchange.js";
@@ -33,6 +34,7 @@ export async function serveServerStream(
   options: FastCallOptions,
 ): Promise<FastCallOutcome> {
   const { route, limits } = options;
+  const draft = options.contextValues.get(kAudit);
   const { context, compression } = startCall(exchange, options);
   const body = await readBody(exchange.body, limits.readMaxBytes + 5);
   const serializer = route.serialization.getO(true);
@@ -63,12 +65,12 @@ export async function serveServerStream(
   };
   try {
     const input = await inputOf(route, "grpc", body, exchange, limits);
-    noteTask(options.draft, input);
+    noteTask(draft, input);
     const messages = route.impl(input, context) as AsyncIterable<unknown>;
     for await (const output of messages) {
       if (stream.destroyed) break;
       const message = normalize(route, output);
-      noteTask(options.draft, message);
+      noteTask(draft, message);
       const framed = grpcFrame(serializer.serialize(message), compression, limits);
       const frame = framed instanceof Promise ? await framed : framed;
       batch.push(frame);

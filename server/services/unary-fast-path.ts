@@ -30,7 +30,7 @@ import {
 } from "@connectrpc/connect/protocol-grpc-web";
 import { noteTask } from "../audit/audit-interceptor.js";
 import type { MaybePromise } from "../lib/maybe-promise.js";
-import type { AuditDraft } from "../security/context.js";
+import { kAudit } from "../security/context.js";
 import { discardBody } from "../security/refusal-response.js";
 import { isSigned } from "../security/signature-verifier.js";
 import { connectAnswer } from "./connect-answer.js";
@@ -138,8 +138,6 @@ export interface FastCallOptions {
   readonly shutdownSignal: AbortSignal | undefined;
   /** Headers every answer to the call carries (a browser's CORS headers); undefined for none. */
   readonly answerHeaders: Record<string, string> | undefined;
-  /** The call's audit draft: the task its request and response name is noted in it. */
-  readonly draft: AuditDraft;
 }
 
 /** FastCallOutcome is how a call ended and the body bytes it moved. */
@@ -202,15 +200,17 @@ export async function serveUnary(
   const body = await readBody(exchange.body, limits.readMaxBytes + 5);
   let output: Uint8Array | undefined;
   let error: ConnectError | undefined;
-  // Values that are there already are not awaited (see MaybePromise): most calls wait only
-  // for their body.
+  // The task the request and the response name goes in the audit draft, as on the general
+  // path (the audit interceptor). Values that are there already are not awaited (see
+  // MaybePromise): most calls wait only for their body.
+  const draft = options.contextValues.get(kAudit);
   try {
     const parsed = inputOf(route, protocol, body, exchange, limits);
     const input = parsed instanceof Promise ? await parsed : parsed;
-    noteTask(options.draft, input);
+    noteTask(draft, input);
     const handled = route.impl(input, context);
     const message = normalize(route, handled instanceof Promise ? await handled : handled);
-    noteTask(options.draft, message);
+    noteTask(draft, message);
     output = route.serialization.getO(binary(protocol)).serialize(message);
   } catch (reason) {
     error = internalError(reason);
