@@ -502,3 +502,22 @@ describe("the door's admission of a key it has read", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe("the audit row of a call on the fast path", () => {
+  it("names the task the call submitted", async () => {
+    const server = await startTestAgent();
+    try {
+      const since = Date.now();
+      const response = await fetch(new URL(submitPath, server.url), {
+        method: "POST",
+        headers: { "content-type": "application/json", ...bearer(server.apiKey) },
+        body: goodBody,
+      });
+      const { task } = (await response.json()) as { task: { id: string } };
+      const [event] = await audited(server, since, 1);
+      expect(event).toMatchObject({ code: "ok", taskId: task.id, taskType: "echo" });
+    } finally {
+      await server.stop();
+    }
+  });
+});
