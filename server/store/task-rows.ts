@@ -122,3 +122,13 @@ export const taskColumns = [
   "key_id",
   ...eventColumns,
 ] as const satisfies readonly (keyof TaskRow)[];
+
+/** taskValues lists a row's values in the order of taskColumns, for positional parameters. */
+export function taskValues(row: TaskRow): TaskRow[keyof TaskRow][] {
+  return taskColumns.map((column) => row[column]);
+}
+
+/** eventValues lists an event row's values in the order of eventColumns. */
+export function eventValues(row: EventRow): EventRow[keyof EventRow][] {
+  return eventColumns.map((column) => row[column]);
+}

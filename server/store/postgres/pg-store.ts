@@ -21,6 +21,7 @@ import {
   type TaskRow,
   taskColumns,
   taskFromRow,
+  taskValues,
 } from "../task-rows.js";
 import { auditChannel, createPgAuditStore } from "./pg-audit.js";
 import { createPgDatabase, type Query } from "./pg-database.js";
@@ -42,7 +43,6 @@ export interface PgStoreOptions {
 
 const columnList = taskColumns.join(", ");
 const placeholders = taskColumns.map((_, index) => `$${index + 1}`).join(", ");
-const valuesOf = (row: TaskRow) => taskColumns.map((column) => row[column]);
 
 /**
  * createPgStore connects to PostgreSQL, applies missing migrations and starts listening for
@@ -147,7 +147,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     const task = applyEvent(before, event);
     const bytes = toBinary(TaskEventSchema, event);
     const applied = await query(writeEventSql, [
-      ...valuesOf(rowFromTask(task)),
+      ...taskValues(rowFromTask(task)),
       guard.claim?.owner ?? null,
       guard.claim?.expiresAt ?? null,
       Number(before.lastSequence),
@@ -180,7 +180,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     for (const { task, event } of tasks) {
       const bytes = toBinary(TaskEventSchema, event);
       const created = await query(insertTaskSql, [
-        ...valuesOf(rowFromTask(task)),
+        ...taskValues(rowFromTask(task)),
         Number(event.sequence),
         bytes,
         eventChannel,

@@ -14,11 +14,13 @@ import { applyEvent } from "../task-projection.js";
 import {
   eventColumns,
   eventRowFromTask,
+  eventValues,
   type LeasedTaskRow,
   rowFromTask,
   type TaskRow,
   taskColumns,
   taskFromRow,
+  taskValues,
 } from "../task-rows.js";
 import { createLogSync } from "./log-sync.js";
 import { migrations } from "./migrations.js";
@@ -109,12 +111,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     nonceDb.pragma("busy_timeout = 5000");
   }
 
+  // Positional parameters: better-sqlite3 binds a named one ~0.05 µs slower, and a task's
+  // insert and two updates bind 44 (~2 µs a task).
   const insertTaskRow = db.prepare(
-    `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
+    `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map(() => "?").join(", ")})`,
   );
   const updateTaskRow = db.prepare(
-    `UPDATE tasks SET ${eventColumns.map((c) => `${c} = @${c}`).join(", ")},
-     lease_owner = @lease_owner, lease_expires_at = @lease_expires_at WHERE id = @id`,
+    `UPDATE tasks SET ${eventColumns.map((c) => `${c} = ?`).join(", ")},
+     lease_owner = ?, lease_expires_at = ? WHERE id = ?`,
   );
   const selectTask = db.prepare<[string], LeasedTaskRow>("SELECT * FROM tasks WHERE id = ?");
   const selectLease = db.prepare<[string], LeaseColumns>(
@@ -153,12 +157,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     const task = applyEvent(before, event);
     moves.push({ keyId: task.keyId, from: row.state, to: task.state });
     const kept = leaseOf(task, row, lease);
-    updateTaskRow.run({
-      id: task.id,
-      ...eventRowFromTask(task),
-      lease_owner: kept?.owner ?? null,
-      lease_expires_at: kept?.expiresAt ?? null,
-    });
+    updateTaskRow.run(
+      ...eventValues(eventRowFromTask(task)),
+      kept?.owner ?? null,
+      kept?.expiresAt ?? null,
+      task.id,
+    );
     insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
     return { task, event } satisfies AppendedEvent;
   }
@@ -168,7 +172,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const existing =
         task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
-      insertTaskRow.run(rowFromTask(task));
+      insertTaskRow.run(...taskValues(rowFromTask(task)));
       insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
       moves.push({ keyId: task.keyId, from: undefined, to: task.state });
       return { task, created: true };
