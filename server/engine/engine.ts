@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -6,6 +6,7 @@ import {
   type TaskEvent,
   TaskSchema,
   type TaskSpec,
+  TaskSpecSchema,
   TaskState,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
 import { uuidV7 } from "../lib/uuid-v7.js";
@@ -148,8 +149,11 @@ export function createEngine(options: EngineOptions): Engine {
 
   function prepare(input: SubmitInput, path: string) {
     const type = registry.validate(input.spec, `${path}spec`);
+    const spec = input.spec as TaskSpec;
+    // Encoded once: its size is scored, and its row keeps the bytes.
+    const specBytes = toBinary(TaskSpecSchema, spec);
     // Without a priority, the routing scorer gives one: quick work first.
-    const priority = input.priority ?? specPriority(input.spec as TaskSpec, durations);
+    const priority = input.priority ?? specPriority(spec, durations, specBytes.byteLength);
     checkRange(`${path}priority`, priority, 0, 100);
     if (input.idempotencyKey.length > maxIdempotencyKeyLength) {
       throw invalidField(
@@ -162,7 +166,7 @@ export function createEngine(options: EngineOptions): Engine {
     const task = create(TaskSchema, {
       id,
       type,
-      spec: input.spec,
+      spec,
       state: TaskState.QUEUED,
       priority,
       idempotencyKey: input.idempotencyKey,
@@ -174,7 +178,7 @@ export function createEngine(options: EngineOptions): Engine {
     const event = stateChangeEvent(id, TaskState.QUEUED, 0);
     event.sequence = 1n;
     event.time = task.createdAt;
-    return { task, event };
+    return { task, spec: specBytes, event };
   }
 
   // Caps are checked before the insert; racing submits may pass one by a little, never by much.

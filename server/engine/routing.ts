@@ -165,11 +165,13 @@ function score(
   });
 }
 
-/** The task type of a spec, its encoded size and its baseline duration, as scored. */
-function specFacts(spec: TaskSpec) {
+/**
+ * The task type of a spec, its encoded size and its baseline duration, as scored;
+ * payloadBytes is the size, when the caller has encoded the spec already.
+ */
+function specFacts(spec: TaskSpec, payloadBytes = toBinary(TaskSpecSchema, spec).byteLength) {
   const taskType =
     spec.task.case === "plugin" ? spec.task.value.type : taskTypeOf(spec.task.case ?? "");
-  const payloadBytes = toBinary(TaskSpecSchema, spec).byteLength;
   const delayMs = spec.task.case === "delay" ? spec.task.value.durationMs : undefined;
   const baselineMs = delayMs ?? costOf(taskType).baselineMs;
   return { taskType, payloadBytes, baselineMs };
@@ -185,10 +187,10 @@ export function routeSpec(spec: TaskSpec, stats: DurationStats): SmartRoutingRes
 
 /**
  * specPriority is the priority routeSpec gives a spec, without its explanation: what every
- * submit without a priority needs.
+ * submit without a priority needs. size is the spec's encoded size, if the caller knows it.
  */
-export function specPriority(spec: TaskSpec, stats: DurationStats): number {
-  const { taskType, payloadBytes, baselineMs } = specFacts(spec);
+export function specPriority(spec: TaskSpec, stats: DurationStats, size?: number): number {
+  const { taskType, payloadBytes, baselineMs } = specFacts(spec, size);
   return priorityOf(complexityOf(pointsOf(taskType, payloadBytes, baselineMs, stats)));
 }
 

@@ -1,9 +1,15 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { AuditEventSchema } from "../../gen/noizylab/agent/v1/audit_pb.js";
 import { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
-import { TaskResultSchema, TaskSchema, TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
+import {
+  TaskResultSchema,
+  TaskSchema,
+  type TaskSpec,
+  TaskSpecSchema,
+  TaskState,
+} from "../../gen/noizylab/agent/v1/task_pb.js";
 import { progressEvent, resultEvent, stateChangeEvent } from "../engine/task-events.js";
 import { uuidV7 } from "../lib/uuid-v7.js";
 import type { StoredKey } from "./key-store.js";
@@ -27,7 +33,7 @@ export function newTask(
   });
   const event = stateChangeEvent(id, TaskState.QUEUED, 0);
   event.sequence = 1n;
-  return { task, event };
+  return { task, spec: toBinary(TaskSpecSchema, task.spec as TaskSpec), event };
 }
 
 const running = (task: { id: string; attempts: number }) =>

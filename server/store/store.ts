@@ -6,6 +6,8 @@ import type { KeyStore } from "./key-store.js";
 /** NewTask is a task to commit together with its first event (queued, sequence 1). */
 export interface NewTask {
   readonly task: Task;
+  /** The task's spec, encoded: what its row keeps (the engine has encoded it to size it). */
+  readonly spec: Uint8Array;
   readonly event: TaskEvent;
 }
 

@@ -95,12 +95,15 @@ export function eventRowFromTask(task: Task): EventRow {
   };
 }
 
-/** rowFromTask writes a task as a row. */
-export function rowFromTask(task: Task): TaskRow {
+/** rowFromTask writes a task as a row; `spec` is its spec encoded, when the caller has it. */
+export function rowFromTask(
+  task: Task,
+  spec: Uint8Array = toBinary(TaskSpecSchema, task.spec ?? create(TaskSpecSchema)),
+): TaskRow {
   return {
     id: task.id,
     type: task.type,
-    spec: toBinary(TaskSpecSchema, task.spec ?? create(TaskSpecSchema)),
+    spec,
     priority: task.priority,
     idempotency_key: task.idempotencyKey === "" ? null : task.idempotencyKey,
     timeout_ms: task.timeoutMs,

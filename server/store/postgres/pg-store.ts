@@ -177,10 +177,10 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
 
   async function insertEach(query: Query, tasks: readonly NewTask[]): Promise<InsertedTask[]> {
     const inserted: InsertedTask[] = [];
-    for (const { task, event } of tasks) {
+    for (const { task, spec, event } of tasks) {
       const bytes = toBinary(TaskEventSchema, event);
       const created = await query(insertTaskSql, [
-        ...taskValues(rowFromTask(task)),
+        ...taskValues(rowFromTask(task, spec)),
         Number(event.sequence),
         bytes,
         eventChannel,

@@ -57,7 +57,7 @@ describe("SQLite store", () => {
     const outcomes = await Promise.allSettled([
       store.insertTasks([newTask()]),
       // A task of the same id as one in the file: its insert fails.
-      store.insertTasks([{ task: mine[1] as Task, event: newTask().event }]),
+      store.insertTasks([{ ...newTask(), task: mine[1] as Task }]),
       store.claimTasks(1, (task) => stateChangeEvent(task.id, TaskState.RUNNING, 1), {
         owner: "me",
         expiresAt: Date.now() + 60_000,

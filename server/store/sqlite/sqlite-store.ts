@@ -168,11 +168,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   function insertTasks(moves: StateMove[], tasks: readonly NewTask[]): InsertedTask[] {
-    return tasks.map(({ task, event }) => {
+    return tasks.map(({ task, spec, event }) => {
       const existing =
         task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
-      insertTaskRow.run(...taskValues(rowFromTask(task)));
+      insertTaskRow.run(...taskValues(rowFromTask(task, spec)));
       insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
       moves.push({ keyId: task.keyId, from: undefined, to: task.state });
       return { task, created: true };
