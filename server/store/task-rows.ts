@@ -95,11 +95,8 @@ export function eventRowFromTask(task: Task): EventRow {
   };
 }
 
-/** rowFromTask writes a task as a row; `spec` is its spec encoded, when the caller has it. */
-export function rowFromTask(
-  task: Task,
-  spec: Uint8Array = toBinary(TaskSpecSchema, task.spec ?? create(TaskSpecSchema)),
-): TaskRow {
+/** rowFromTask writes a task as a row; `spec` is its spec, encoded (see NewTask.spec). */
+export function rowFromTask(task: Task, spec: Uint8Array): TaskRow {
   return {
     id: task.id,
     type: task.type,
@@ -126,12 +123,10 @@ export const taskColumns = [
   ...eventColumns,
 ] as const satisfies readonly (keyof TaskRow)[];
 
-/** taskValues lists a row's values in the order of taskColumns, for positional parameters. */
-export function taskValues(row: TaskRow): TaskRow[keyof TaskRow][] {
-  return taskColumns.map((column) => row[column]);
-}
-
-/** eventValues lists an event row's values in the order of eventColumns. */
-export function eventValues(row: EventRow): EventRow[keyof EventRow][] {
-  return eventColumns.map((column) => row[column]);
+/** valuesOf lists a row's values in the order of the given columns, for positional parameters. */
+export function valuesOf<Row, Column extends keyof Row>(
+  row: Row,
+  columns: readonly Column[],
+): Row[Column][] {
+  return columns.map((column) => row[column]);
 }

@@ -16,12 +16,14 @@ import type {
 } from "../store.js";
 import { applyEvent } from "../task-projection.js";
 import {
+  eventColumns,
+  eventRowFromTask,
   type LeasedTaskRow,
   rowFromTask,
   type TaskRow,
   taskColumns,
   taskFromRow,
-  taskValues,
+  valuesOf,
 } from "../task-rows.js";
 import { auditChannel, createPgAuditStore } from "./pg-audit.js";
 import { createPgDatabase, type Query } from "./pg-database.js";
@@ -102,29 +104,33 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
   });
 
   const rowColumns = taskColumns.length;
-  const newState = `$${taskColumns.indexOf("state") + 1}`;
+  // An event's write sets the columns events change ($2 on; the spec and the rest are fixed
+  // at submit); $1 is the task's id.
+  const eventParams = eventColumns.length + 1;
+  const eventPlaceholders = eventColumns.map((_, index) => `$${index + 2}`).join(", ");
+  const newState = `$${eventColumns.indexOf("state") + 2}`;
   /**
-   * One statement writes an event: the task's new row, if the row still is as the event's
-   * writer saw it (the same sequence, an expected state, the lease holder when one is
-   * named), then the event and the notification, all in the statement's transaction. Its
-   * only row says it applied. A claim sets the lease; a task staying running keeps its own
-   * (its renewals included); any other state drops it.
+   * One statement writes an event: the columns of the task's row it changes, if the row
+   * still is as the event's writer saw it (the same sequence, an expected state, the lease
+   * holder when one is named), then the event and the notification, all in the statement's
+   * transaction. Its only row says it applied. A claim sets the lease; a task staying
+   * running keeps its own (its renewals included); any other state drops it.
    */
   const writeEventSql = `
     WITH updated AS (
-      UPDATE tasks SET (${columnList}) = (${placeholders}),
-        lease_owner = CASE WHEN $${rowColumns + 1}::text IS NOT NULL THEN $${rowColumns + 1}
+      UPDATE tasks SET (${eventColumns.join(", ")}) = (${eventPlaceholders}),
+        lease_owner = CASE WHEN $${eventParams + 1}::text IS NOT NULL THEN $${eventParams + 1}
           WHEN ${newState} = ${TaskState.RUNNING} THEN tasks.lease_owner END,
-        lease_expires_at = CASE WHEN $${rowColumns + 1}::text IS NOT NULL THEN $${rowColumns + 2}::bigint
+        lease_expires_at = CASE WHEN $${eventParams + 1}::text IS NOT NULL THEN $${eventParams + 2}::bigint
           WHEN ${newState} = ${TaskState.RUNNING} THEN tasks.lease_expires_at END
-      WHERE id = $1 AND last_sequence = $${rowColumns + 3} AND state = ANY($${rowColumns + 4}::int[])
-        AND ($${rowColumns + 5}::text IS NULL OR lease_owner = $${rowColumns + 5})
+      WHERE id = $1 AND last_sequence = $${eventParams + 3} AND state = ANY($${eventParams + 4}::int[])
+        AND ($${eventParams + 5}::text IS NULL OR lease_owner = $${eventParams + 5})
       RETURNING id
     ), stored AS (
       INSERT INTO task_events (task_id, sequence, event)
-      SELECT id, $${rowColumns + 6}, $${rowColumns + 7} FROM updated
+      SELECT id, $${eventParams + 6}, $${eventParams + 7} FROM updated
     )
-    SELECT pg_notify($${rowColumns + 8}, $${rowColumns + 9}) FROM updated`;
+    SELECT pg_notify($${eventParams + 8}, $${eventParams + 9}) FROM updated`;
 
   /** What a write expects of the row, and the lease a claim takes. */
   interface Guard {
@@ -147,7 +153,8 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     const task = applyEvent(before, event);
     const bytes = toBinary(TaskEventSchema, event);
     const applied = await query(writeEventSql, [
-      ...taskValues(rowFromTask(task)),
+      task.id,
+      ...valuesOf(eventRowFromTask(task), eventColumns),
       guard.claim?.owner ?? null,
       guard.claim?.expiresAt ?? null,
       Number(before.lastSequence),
@@ -180,7 +187,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     for (const { task, spec, event } of tasks) {
       const bytes = toBinary(TaskEventSchema, event);
       const created = await query(insertTaskSql, [
-        ...taskValues(rowFromTask(task, spec)),
+        ...valuesOf(rowFromTask(task, spec), taskColumns),
         Number(event.sequence),
         bytes,
         eventChannel,

@@ -44,8 +44,12 @@ describe("SQLite store", () => {
     const insert = before.prepare(
       `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
     );
-    const mine = [newTask(), newTask(), newTask()].map(({ task }) => ({ ...task, keyId: "k1" }));
-    for (const task of mine) insert.run(rowFromTask(task));
+    const written = [newTask(), newTask(), newTask()].map((item) => ({
+      ...item,
+      task: { ...item.task, keyId: "k1" },
+    }));
+    const mine = written.map(({ task }) => task);
+    for (const { task, spec } of written) insert.run(rowFromTask(task, spec));
     before.prepare("UPDATE tasks SET state = ? WHERE id = ?").run(TaskState.SUCCEEDED, mine[0]?.id);
     before.close();
 

@@ -14,13 +14,12 @@ import { applyEvent } from "../task-projection.js";
 import {
   eventColumns,
   eventRowFromTask,
-  eventValues,
   type LeasedTaskRow,
   rowFromTask,
   type TaskRow,
   taskColumns,
   taskFromRow,
-  taskValues,
+  valuesOf,
 } from "../task-rows.js";
 import { createLogSync } from "./log-sync.js";
 import { migrations } from "./migrations.js";
@@ -158,7 +157,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     moves.push({ keyId: task.keyId, from: row.state, to: task.state });
     const kept = leaseOf(task, row, lease);
     updateTaskRow.run(
-      ...eventValues(eventRowFromTask(task)),
+      ...valuesOf(eventRowFromTask(task), eventColumns),
       kept?.owner ?? null,
       kept?.expiresAt ?? null,
       task.id,
@@ -172,7 +171,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const existing =
         task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
-      insertTaskRow.run(...taskValues(rowFromTask(task, spec)));
+      insertTaskRow.run(...valuesOf(rowFromTask(task, spec), taskColumns));
       insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
       moves.push({ keyId: task.keyId, from: undefined, to: task.state });
       return { task, created: true };
