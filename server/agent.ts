@@ -6,6 +6,7 @@ import { createMetricsSource } from "./analytics/metrics-snapshot.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import type { AgentConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine/engine.js";
+import { usePooledProtobufWriter } from "./lib/pooled-protobuf-writer.js";
 import { createListener } from "./listener/listener.js";
 import { createAddressPolicy } from "./net/address-policy.js";
 import { guardedRequest } from "./net/guarded-request.js";
@@ -53,6 +54,11 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const { config } = options;
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const log = options.log ?? ((line: string) => console.error(line));
+  if (!usePooledProtobufWriter()) {
+    log(
+      "notice: protobuf-es's BinaryWriter is not the one expected; messages encode the stock way",
+    );
+  }
   const instanceId = randomUUID();
   const store = await openStore(config, instanceId);
   const addressPolicy = createAddressPolicy(listOf(config.fetchAllow), "fetchAllow");
