@@ -6,7 +6,7 @@ import {
   fromJson,
   toBinary,
 } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import {
   DoubleValueSchema,
   FileDescriptorProtoSchema,
@@ -74,11 +74,36 @@ describe("usePooledProtobufWriter", () => {
     first.fill(0xff);
     expect(fromBinary(PingResponseSchema, second).payload).toEqual(payload(9));
 
-    // A writer used again after finish() starts afresh, and leaves what it returned alone.
+    // A writer used again after finish() starts afresh, and leaves what it returned alone
+    // (here on a buffer of the same size as its first one, which it did not keep).
     const writer = new BinaryWriter();
-    const one = writer.tag(1, WireType.Bit64).double(1.5).finish();
-    const two = writer.tag(1, WireType.Bit64).double(-2.5).finish();
-    expect(fromBinary(DoubleValueSchema, one).value).toBe(1.5);
-    expect(fromBinary(DoubleValueSchema, two).value).toBe(-2.5);
+    const write = (value: number) =>
+      writer
+        .tag(1, WireType.LengthDelimited)
+        .bytes(payload(20_000))
+        .tag(2, WireType.Bit64)
+        .double(value)
+        .finish();
+    const readDouble = (bytes: Uint8Array) => {
+      const reader = new BinaryReader(bytes);
+      reader.tag();
+      reader.bytes();
+      reader.tag();
+      return reader.double();
+    };
+    const one = write(1.5);
+    const two = write(-2.5);
+    expect(readDouble(one)).toBe(1.5);
+    expect(readDouble(two)).toBe(-2.5);
+
+    // One writer starting while another holds the buffer passed on gets a buffer of its own.
+    const outer = new BinaryWriter().tag(1, WireType.LengthDelimited);
+    const inner = toBinary(
+      PingResponseSchema,
+      create(PingResponseSchema, { payload: payload(50) }),
+    );
+    const framed = outer.bytes(inner).finish();
+    expect(fromBinary(PingResponseSchema, framed).payload).toEqual(inner);
+    expect(fromBinary(PingResponseSchema, inner).payload).toEqual(payload(50));
   });
 });
