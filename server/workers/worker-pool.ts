@@ -105,7 +105,11 @@ export function createWorkerPool(size: number): WorkerPool {
       slot.worker ??= spawn(slot);
       slot.worker.ref();
       const { signal: _, progress: __, ...spec } = pending.job;
-      const request: JobRequest = { id: pending.id, ...spec };
+      // A message encoded here may be a view into a slab of Node's Buffer pool (see
+      // pooled-protobuf-writer.ts), which posting would copy whole: it goes as its own bytes.
+      const { input } = spec;
+      const own = input.byteLength === input.buffer.byteLength ? input : input.slice();
+      const request: JobRequest = { id: pending.id, ...spec, input: own };
       slot.worker.postMessage(request);
     }
   }
