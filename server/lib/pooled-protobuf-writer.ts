@@ -60,9 +60,10 @@ const pooledMethods: Replaced & ThisType<WriterInternals> = {
     const pooled = Buffer.allocUnsafe(this.pos);
     const result = new Uint8Array(pooled.buffer, pooled.byteOffset, this.pos);
     result.set(written);
-    // The buffer goes to the next writer as a new one would be, zeroed; this one starts afresh
-    // (its cached DataView was over that buffer).
-    if (this.buffer.length <= maxSpareBytes) spare = this.buffer.fill(0);
+    // The buffer goes to the next writer as a new one would be, zeroed (a writer that wrote
+    // nothing has none to give); this one starts afresh (its cached DataView was over it).
+    const { length } = this.buffer;
+    if (length > 0 && length <= maxSpareBytes) spare = this.buffer.fill(0);
     this.buffer = empty;
     this.viewCache = emptyView;
     this.pos = 0;
