@@ -187,11 +187,14 @@ export function routeSpec(spec: TaskSpec, stats: DurationStats): SmartRoutingRes
 
 /**
  * specPriority is the priority routeSpec gives a spec, without its explanation: what every
- * submit without a priority needs. size is the spec's encoded size, if the caller knows it.
+ * submit without a priority needs. payloadBytes is the spec's encoded size, if the caller knows
+ * it.
  */
-export function specPriority(spec: TaskSpec, stats: DurationStats, size?: number): number {
-  const { taskType, payloadBytes, baselineMs } = specFacts(spec, size);
-  return priorityOf(complexityOf(pointsOf(taskType, payloadBytes, baselineMs, stats)));
+export function specPriority(spec: TaskSpec, stats: DurationStats, payloadBytes?: number): number {
+  const facts = specFacts(spec, payloadBytes);
+  return priorityOf(
+    complexityOf(pointsOf(facts.taskType, facts.payloadBytes, facts.baselineMs, stats)),
+  );
 }
 
 /** routeDescription picks a task type for work described in words, and scores it. */

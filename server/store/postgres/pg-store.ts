@@ -103,7 +103,6 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     throw error;
   });
 
-  const rowColumns = taskColumns.length;
   // An event's write sets the columns events change ($2 on; the spec and the rest are fixed
   // at submit); $1 is the task's id.
   const eventParams = eventColumns.length + 1;
@@ -168,6 +167,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     return applied.length === 1 ? { task, event } : undefined;
   }
 
+  const rowColumns = taskColumns.length;
   /**
    * One statement inserts a task with its first event and notification, unless its
    * idempotency key is taken: then it returns no row.
