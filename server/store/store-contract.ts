@@ -101,6 +101,22 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       await store.close();
     });
 
+    it("claims as many as asked each time, whatever the sizes asked before", async () => {
+      const store = await open();
+      const items = Array.from({ length: 6 }, () => newTask());
+      await store.insertTasks(items);
+      const sizes: number[] = [];
+      const ids: string[] = [];
+      for (const limit of [2, 1, 2, 3]) {
+        const claimed = await store.claimTasks(limit, running, lease());
+        sizes.push(claimed.length);
+        ids.push(...claimed.map((c) => c.task.id));
+      }
+      expect(sizes).toEqual([2, 1, 2, 1]);
+      expect(ids).toEqual(items.map((item) => item.task.id));
+      await store.close();
+    });
+
     it("numbers events without gaps and applies them only in the expected states", async () => {
       const store = await open();
       const item = newTask();

@@ -7,6 +7,7 @@ import {
   TaskSchema,
   TaskSpecSchema,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
+import { valuesReader } from "./compiled-rows.js";
 
 /** TaskRow is a row of the tasks table. */
 export interface TaskRow {
@@ -123,10 +124,15 @@ export const taskColumns = [
   ...eventColumns,
 ] as const satisfies readonly (keyof TaskRow)[];
 
-/** valuesOf lists a row's values in the order of the given columns, for positional parameters. */
-export function valuesOf<Row, Column extends keyof Row>(
-  row: Row,
-  columns: readonly Column[],
-): Row[Column][] {
-  return columns.map((column) => row[column]);
-}
+/** The columns of LeasedTaskRow. */
+export const leasedTaskColumns = [
+  ...taskColumns,
+  "lease_owner",
+  "lease_expires_at",
+] as const satisfies readonly (keyof LeasedTaskRow)[];
+
+/** taskValues lists a task row's values in the order of taskColumns, for positional parameters. */
+export const taskValues = valuesReader<TaskRow, (typeof taskColumns)[number]>(taskColumns);
+
+/** eventValues lists an event row's values in the order of eventColumns. */
+export const eventValues = valuesReader<EventRow, (typeof eventColumns)[number]>(eventColumns);

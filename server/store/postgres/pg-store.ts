@@ -18,12 +18,13 @@ import { applyEvent } from "../task-projection.js";
 import {
   eventColumns,
   eventRowFromTask,
+  eventValues,
   type LeasedTaskRow,
   rowFromTask,
   type TaskRow,
   taskColumns,
   taskFromRow,
-  valuesOf,
+  taskValues,
 } from "../task-rows.js";
 import { auditChannel, createPgAuditStore } from "./pg-audit.js";
 import { createPgDatabase, type Query } from "./pg-database.js";
@@ -153,7 +154,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     const bytes = toBinary(TaskEventSchema, event);
     const applied = await query(writeEventSql, [
       task.id,
-      ...valuesOf(eventRowFromTask(task), eventColumns),
+      ...eventValues(eventRowFromTask(task)),
       guard.claim?.owner ?? null,
       guard.claim?.expiresAt ?? null,
       Number(before.lastSequence),
@@ -187,7 +188,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     for (const { task, spec, event } of tasks) {
       const bytes = toBinary(TaskEventSchema, event);
       const created = await query(insertTaskSql, [
-        ...valuesOf(rowFromTask(task, spec), taskColumns),
+        ...taskValues(rowFromTask(task, spec)),
         Number(event.sequence),
         bytes,
         eventChannel,

@@ -14,15 +14,18 @@ import { applyEvent } from "../task-projection.js";
 import {
   eventColumns,
   eventRowFromTask,
+  eventValues,
   type LeasedTaskRow,
+  leasedTaskColumns,
   rowFromTask,
   type TaskRow,
   taskColumns,
   taskFromRow,
-  valuesOf,
+  taskValues,
 } from "../task-rows.js";
 import { createLogSync } from "./log-sync.js";
 import { migrations } from "./migrations.js";
+import { prepareRowReader, type RowReader } from "./row-reader.js";
 import { createSqliteAuditStore } from "./sqlite-audit.js";
 import { createSqliteKeyStore } from "./sqlite-keys.js";
 import { type StateMove, TaskCounts } from "./task-counts.js";
@@ -119,24 +122,47 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     `UPDATE tasks SET ${eventColumns.map((c) => `${c} = ?`).join(", ")},
      lease_owner = ?, lease_expires_at = ? WHERE id = ?`,
   );
-  const selectTask = db.prepare<[string], LeasedTaskRow>("SELECT * FROM tasks WHERE id = ?");
-  const selectLease = db.prepare<[string], LeaseColumns>(
-    "SELECT state, last_sequence, lease_owner, lease_expires_at FROM tasks WHERE id = ?",
+  const selectTask = prepareRowReader<LeasedTaskRow, [string]>(
+    db,
+    leasedTaskColumns,
+    "FROM tasks WHERE id = ?",
   );
-  const selectByKey = db.prepare<[string], TaskRow>(
-    "SELECT * FROM tasks WHERE idempotency_key = ?",
+  const selectLease = prepareRowReader<LeaseColumns, [string]>(
+    db,
+    ["state", "last_sequence", "lease_owner", "lease_expires_at"],
+    "FROM tasks WHERE id = ?",
   );
-  // Without statistics the planner would rather sort every queued task than read the queue's
-  // own index in order: with a backlog, that made each claim cost as much as the backlog.
-  const selectNextQueued = db.prepare<[number], LeasedTaskRow>(
-    `SELECT * FROM tasks INDEXED BY tasks_queue WHERE state = ${TaskState.QUEUED}
-     ORDER BY priority DESC, id LIMIT ?`,
+  const selectByKey = prepareRowReader<TaskRow, [string]>(
+    db,
+    taskColumns,
+    "FROM tasks WHERE idempotency_key = ?",
   );
+  // SQLite plans a query for the number bound to its LIMIT, and plans it again whenever that
+  // number changes: a claim of another size than the last one was parsed and planned anew
+  // (~80 µs). So each size has its statement, its LIMIT written in.
+  const nextQueuedBySize = new Map<number, RowReader<[], LeasedTaskRow>>();
+  function selectNextQueued(limit: number): LeasedTaskRow[] {
+    let reader = nextQueuedBySize.get(limit);
+    if (reader === undefined) {
+      // Without statistics the planner would rather sort every queued task than read the
+      // queue's own index in order: with a backlog, each claim cost as much as the backlog.
+      reader = prepareRowReader<LeasedTaskRow, []>(
+        db,
+        leasedTaskColumns,
+        `FROM tasks INDEXED BY tasks_queue WHERE state = ${TaskState.QUEUED}
+         ORDER BY priority DESC, id LIMIT ${limit}`,
+      );
+      nextQueuedBySize.set(limit, reader);
+    }
+    return reader.all();
+  }
   const renewLease = db.prepare(
     `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ${TaskState.RUNNING}`,
   );
-  const selectExpired = db.prepare<[number], LeasedTaskRow>(
-    `SELECT * FROM tasks WHERE state = ${TaskState.RUNNING} AND COALESCE(lease_expires_at, 0) < ? ORDER BY id`,
+  const selectExpired = prepareRowReader<LeasedTaskRow, [number]>(
+    db,
+    leasedTaskColumns,
+    `FROM tasks WHERE state = ${TaskState.RUNNING} AND COALESCE(lease_expires_at, 0) < ? ORDER BY id`,
   );
   const insertEventRow = db.prepare(
     "INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)",
@@ -157,7 +183,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     moves.push({ keyId: task.keyId, from: row.state, to: task.state });
     const kept = leaseOf(task, row, lease);
     updateTaskRow.run(
-      ...valuesOf(eventRowFromTask(task), eventColumns),
+      ...eventValues(eventRowFromTask(task)),
       kept?.owner ?? null,
       kept?.expiresAt ?? null,
       task.id,
@@ -171,7 +197,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const existing =
         task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
-      insertTaskRow.run(...valuesOf(rowFromTask(task, spec), taskColumns));
+      insertTaskRow.run(...taskValues(rowFromTask(task, spec)));
       insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
       moves.push({ keyId: task.keyId, from: undefined, to: task.state });
       return { task, created: true };
@@ -203,7 +229,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     start: (task: Task) => TaskEvent,
     lease: Lease,
   ) {
-    return selectNextQueued.all(limit).map((row) => {
+    return selectNextQueued(limit).map((row) => {
       const task = taskFromRow(row);
       return append(moves, task, row, start(task), lease);
     });
