@@ -88,6 +88,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
   migrate(db);
+  // A checkpoint copies the log's pages into the file, on the event loop, in the commit that
+  // takes the log past this many pages. At SQLite's 1,000 (4 MB) a busy server checkpointed
+  // every few hundred milliseconds, ~5 ms each, copying the same hot pages (the tables' and
+  // indexes' ends) each time. At 10,000 (a log of up to 40 MB) it copies each of them once for
+  // ten times the commits: under a load of Submits, a quarter less time committing, in a pause
+  // of up to ~20 ms every second or two.
+  const checkpointPages = 10_000;
+  db.pragma(`wal_autocheckpoint = ${checkpointPages}`);
   // From here every write goes through the batcher, which waits for the log's fsync.
   db.pragma("synchronous = NORMAL");
   const logSync = inMemory ? undefined : createLogSync(`${options.path}-wal`);
@@ -111,6 +119,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (nonceDb !== db) {
     nonceDb.pragma("synchronous = NORMAL");
     nonceDb.pragma("busy_timeout = 5000");
+    nonceDb.pragma(`wal_autocheckpoint = ${checkpointPages}`);
   }
 
   // Positional parameters: better-sqlite3 binds a named one ~0.05 µs slower, and a task's
