@@ -18,7 +18,7 @@ import type { TaskContext } from "../tasks/task-handler.js";
 import { createEventBus, type TaskEventListener } from "./event-bus.js";
 import { createExecutor } from "./executor.js";
 import { createDurationStats, specPriority } from "./routing.js";
-import { errorEvent, stateChangeEvent, taskErrorOf } from "./task-events.js";
+import { errorEvent, firstEvent, taskErrorOf } from "./task-events.js";
 import { type FirstRead, watchTask } from "./task-watch.js";
 
 /** EngineLimits bound what a submit may ask for and how the engine runs. */
@@ -163,6 +163,7 @@ export function createEngine(options: EngineOptions): Engine {
     }
     checkRange(`${path}timeout_ms`, input.timeoutMs, 0, options.maxTimeoutMs);
     const id = uuidV7();
+    const createdAt = timestampNow();
     const task = create(TaskSchema, {
       id,
       type,
@@ -172,13 +173,10 @@ export function createEngine(options: EngineOptions): Engine {
       idempotencyKey: input.idempotencyKey,
       keyId: input.keyId ?? "",
       timeoutMs: input.timeoutMs || options.defaultTimeoutMs,
-      createdAt: timestampNow(),
+      createdAt,
       lastSequence: 1n,
     });
-    const event = stateChangeEvent(id, TaskState.QUEUED, 0);
-    event.sequence = 1n;
-    event.time = task.createdAt;
-    return { task, spec: specBytes, event };
+    return { task, spec: specBytes, event: firstEvent(id, createdAt) };
   }
 
   // Caps are checked before the insert; racing submits may pass one by a little, never by much.

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import {
@@ -28,6 +28,34 @@ export function stateChangeEvent(
     state,
     kind: { case: "stateChange", value: { attempt, reason } },
   });
+}
+
+/** firstEvent is a task's first event: queued, numbered 1, at the task's creation time. */
+export function firstEvent(taskId: string, createdAt: Timestamp): TaskEvent {
+  const event = stateChangeEvent(taskId, TaskState.QUEUED, 0);
+  event.sequence = 1n;
+  event.time = createdAt;
+  return event;
+}
+
+/**
+ * isFirstEvent tells whether an event is the one firstEvent makes for a task created at
+ * `createdAt`: one that says nothing its task's record does not (a store may keep it there).
+ * It reads every field of TaskEvent (task-events.test.ts fails when one is added).
+ */
+export function isFirstEvent(event: TaskEvent, taskId: string, createdAt: Timestamp): boolean {
+  const { kind, time } = event;
+  return (
+    event.taskId === taskId &&
+    event.sequence === 1n &&
+    event.state === TaskState.QUEUED &&
+    kind.case === "stateChange" &&
+    kind.value.attempt === 0 &&
+    kind.value.reason === "" &&
+    time !== undefined &&
+    time.seconds === createdAt.seconds &&
+    time.nanos === createdAt.nanos
+  );
 }
 
 /** progressEvent records a handler's progress report, clamped to 0–100. */

@@ -10,7 +10,7 @@ import {
   TaskSpecSchema,
   TaskState,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
-import { progressEvent, resultEvent, stateChangeEvent } from "../engine/task-events.js";
+import { firstEvent, progressEvent, resultEvent, stateChangeEvent } from "../engine/task-events.js";
 import { uuidV7 } from "../lib/uuid-v7.js";
 import type { StoredKey } from "./key-store.js";
 import type { NewTask, Store } from "./store.js";
@@ -20,6 +20,7 @@ export function newTask(
   overrides: { priority?: number; idempotencyKey?: string; createdAtMs?: number } = {},
 ): NewTask {
   const id = uuidV7();
+  const createdAt = timestampFromMs(overrides.createdAtMs ?? Date.now());
   const task = create(TaskSchema, {
     id,
     type: "echo",
@@ -28,11 +29,10 @@ export function newTask(
     priority: overrides.priority ?? 50,
     idempotencyKey: overrides.idempotencyKey ?? "",
     timeoutMs: 1_000,
-    createdAt: timestampFromMs(overrides.createdAtMs ?? Date.now()),
+    createdAt,
     lastSequence: 1n,
   });
-  const event = stateChangeEvent(id, TaskState.QUEUED, 0);
-  event.sequence = 1n;
+  const event = firstEvent(id, createdAt);
   return { task, spec: toBinary(TaskSpecSchema, task.spec as TaskSpec), event };
 }
 

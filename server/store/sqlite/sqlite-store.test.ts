@@ -1,9 +1,11 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Task, TaskState } from "../../../gen/noizylab/agent/v1/task_pb.js";
-import { stateChangeEvent } from "../../engine/task-events.js";
+import { firstEvent, progressEvent, stateChangeEvent } from "../../engine/task-events.js";
+import { uuidV7 } from "../../lib/uuid-v7.js";
 import { tempDir } from "../../test-support.js";
 import { describeStoreContract, newTask } from "../store-contract.js";
 import { rowFromTask, taskColumns } from "../task-rows.js";
@@ -33,6 +35,43 @@ describe("SQLite store", () => {
     expect(db.prepare("SELECT COUNT(*) AS n FROM schema_migrations").get()).toEqual({
       n: migrations.length,
     });
+    db.close();
+  });
+
+  it("reads a first event as the engine makes it back from the task's row, and stores any other", async () => {
+    const path = join(dir, "first-events.db");
+    const store = createSqliteStore({ path });
+    const plain = newTask();
+    const said = newTask();
+    const reason = stateChangeEvent(said.task.id, TaskState.QUEUED, 0, "imported");
+    reason.sequence = 1n;
+    reason.time = said.event.time;
+    const late = newTask();
+    const other = firstEvent(late.task.id, timestampFromMs(Date.now() + 5_000));
+    await store.insertTasks([plain, { ...said, event: reason }, { ...late, event: other }]);
+    await store.appendEvent(
+      progressEvent(plain.task.id, 10, "going"),
+      [TaskState.QUEUED],
+      undefined,
+      plain.task,
+    );
+    expect(await store.listEvents(plain.task.id, 0n)).toEqual([
+      plain.event,
+      expect.objectContaining({ sequence: 2n }),
+    ]);
+    expect((await store.getTaskWithEvents(plain.task.id, 0n))?.events[0]).toEqual(plain.event);
+    expect((await store.listEvents(plain.task.id, 1n)).map((e) => e.sequence)).toEqual([2n]);
+    expect(await store.listEvents(said.task.id, 0n)).toEqual([reason]);
+    expect(await store.listEvents(late.task.id, 0n)).toEqual([other]);
+    expect(await store.listEvents(uuidV7(), 0n)).toEqual([]);
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    const stored = db.prepare("SELECT task_id, sequence FROM task_events ORDER BY task_id").all();
+    expect(stored).toEqual([
+      { task_id: plain.task.id, sequence: 2 },
+      { task_id: said.task.id, sequence: 1 },
+      { task_id: late.task.id, sequence: 1 },
+    ]);
     db.close();
   });
 

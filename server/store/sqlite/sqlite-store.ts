@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import Database from "better-sqlite3";
 import {
   type Task,
@@ -8,6 +9,7 @@ import {
   TaskEventSchema,
   TaskState,
 } from "../../../gen/noizylab/agent/v1/task_pb.js";
+import { firstEvent, isFirstEvent } from "../../engine/task-events.js";
 import { createRateLimiter } from "../../security/rate-limiter.js";
 import type { AppendedEvent, InsertedTask, Lease, NewTask, Store, TaskQuery } from "../store.js";
 import { applyEvent } from "../task-projection.js";
@@ -53,6 +55,18 @@ function leaseOf(task: Task, row: LeaseColumns, claim?: Lease): Lease | undefine
   return row.lease_owner === null
     ? undefined
     : { owner: row.lease_owner, expiresAt: row.lease_expires_at ?? 0 };
+}
+
+/**
+ * firstEventOf is a task's first event as its row tells it (see firstEvent). The engine's
+ * first events say nothing more (isFirstEvent), so they are not stored but read back from the
+ * row: a submit writes one row instead of two, and the events that follow append to
+ * task_events in the order tasks run, instead of splitting its pages among their tasks' first
+ * events (Submit under load: ~1.1x the calls per second). Any other first event is stored
+ * like the rest, as every first event was before.
+ */
+function firstEventOf(taskId: string, createdAtMs: number): TaskEvent {
+  return firstEvent(taskId, timestampFromMs(createdAtMs));
 }
 
 function migrate(db: Database.Database): void {
@@ -176,6 +190,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const insertEventRow = db.prepare(
     "INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)",
   );
+  const selectCreatedAt = db
+    .prepare<[string], number>("SELECT created_at FROM tasks WHERE id = ?")
+    .pluck(true);
   const selectEvents = db.prepare<[string, number], { event: Uint8Array }>(
     "SELECT event FROM task_events WHERE task_id = ? AND sequence > ? ORDER BY sequence",
   );
@@ -206,8 +223,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const existing =
         task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
-      insertTaskRow.run(...taskValues(rowFromTask(task, spec)));
-      insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
+      const row = rowFromTask(task, spec);
+      insertTaskRow.run(...taskValues(row));
+      if (!isFirstEvent(event, task.id, timestampFromMs(row.created_at))) {
+        insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
+      }
       moves.push({ keyId: task.keyId, from: undefined, to: task.state });
       return { task, created: true };
     });
@@ -255,10 +275,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     });
   }
 
-  async function listEvents(taskId: string, afterSequence: bigint): Promise<TaskEvent[]> {
-    return selectEvents
+  /** eventsAfter reads a task's events; `createdAt` is its row's, when the caller has read it. */
+  function eventsAfter(taskId: string, afterSequence: bigint, createdAt?: number): TaskEvent[] {
+    const stored = selectEvents
       .all(taskId, Number(afterSequence))
       .map((row) => fromBinary(TaskEventSchema, row.event));
+    if (afterSequence > 0n || stored[0]?.sequence === 1n) return stored;
+    const since = createdAt ?? selectCreatedAt.get(taskId);
+    return since === undefined ? stored : [firstEventOf(taskId, since), ...stored];
   }
 
   return {
@@ -299,10 +323,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const rows = db.prepare<unknown[], TaskRow>(sql).all(...params, query.limit);
       return rows.map(taskFromRow);
     },
-    listEvents,
+    listEvents: async (taskId, afterSequence) => eventsAfter(taskId, afterSequence),
     async getTaskWithEvents(taskId, afterSequence) {
       const row = selectTask.get(taskId);
-      return row && { task: taskFromRow(row), events: await listEvents(taskId, afterSequence) };
+      return (
+        row && {
+          task: taskFromRow(row),
+          events: eventsAfter(taskId, afterSequence, row.created_at),
+        }
+      );
     },
     appendEvent: (event, expected, leaseOwner, current) =>
       counted((moves) => appendEvent(moves, event, expected, leaseOwner, current)),
