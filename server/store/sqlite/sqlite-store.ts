@@ -160,9 +160,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     taskColumns,
     "FROM tasks WHERE idempotency_key = ?",
   );
-  // SQLite plans a query for the number bound to its LIMIT, and plans it again whenever that
-  // number changes: a claim of another size than the last one was parsed and planned anew
-  // (~80 µs). So each size has its statement, its LIMIT written in.
+  // SQLite plans a query for the number bound to its LIMIT, and so expires the statement at
+  // every binding of it, even to the same number: with a bound LIMIT, every claim was parsed
+  // and planned anew. So each claim size has its statement, its LIMIT written in.
   const nextQueuedBySize = new Map<number, RowReader<[], LeasedTaskRow>>();
   function selectNextQueued(limit: number): LeasedTaskRow[] {
     let reader = nextQueuedBySize.get(limit);
