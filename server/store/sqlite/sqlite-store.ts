@@ -275,13 +275,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     });
   }
 
-  /** eventsAfter reads a task's events; `createdAt` is its row's, when the caller has read it. */
-  function eventsAfter(taskId: string, afterSequence: bigint, createdAt?: number): TaskEvent[] {
+  /** eventsAfter reads a task's events; `createdAtMs` is its row's, if the caller read it. */
+  function eventsAfter(taskId: string, afterSequence: bigint, createdAtMs?: number): TaskEvent[] {
     const stored = selectEvents
       .all(taskId, Number(afterSequence))
       .map((row) => fromBinary(TaskEventSchema, row.event));
     if (afterSequence > 0n || stored[0]?.sequence === 1n) return stored;
-    const since = createdAt ?? selectCreatedAt.get(taskId);
+    const since = createdAtMs ?? selectCreatedAt.get(taskId);
     return since === undefined ? stored : [firstEventOf(taskId, since), ...stored];
   }
 
