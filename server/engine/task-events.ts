@@ -38,26 +38,6 @@ export function firstEvent(taskId: string, createdAt: Timestamp): TaskEvent {
   return event;
 }
 
-/**
- * isFirstEvent tells whether an event is the one firstEvent makes for a task created at
- * `createdAt`: one that says nothing its task's record does not (a store may keep it there).
- * It reads every field of TaskEvent (task-events.test.ts fails when one is added).
- */
-export function isFirstEvent(event: TaskEvent, taskId: string, createdAt: Timestamp): boolean {
-  const { kind, time } = event;
-  return (
-    event.taskId === taskId &&
-    event.sequence === 1n &&
-    event.state === TaskState.QUEUED &&
-    kind.case === "stateChange" &&
-    kind.value.attempt === 0 &&
-    kind.value.reason === "" &&
-    time !== undefined &&
-    time.seconds === createdAt.seconds &&
-    time.nanos === createdAt.nanos
-  );
-}
-
 /** progressEvent records a handler's progress report, clamped to 0–100. */
 export function progressEvent(taskId: string, percent: number, note: string): TaskEvent {
   const clamped = Number.isFinite(percent) ? Math.min(100, Math.max(0, percent)) : 0;

@@ -4,13 +4,21 @@ import { describe, expect, it } from "vitest";
 import { AuditEventSchema } from "../../gen/noizylab/agent/v1/audit_pb.js";
 import { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import {
+  TaskErrorSchema,
+  type TaskEvent,
   TaskResultSchema,
   TaskSchema,
   type TaskSpec,
   TaskSpecSchema,
   TaskState,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
-import { firstEvent, progressEvent, resultEvent, stateChangeEvent } from "../engine/task-events.js";
+import {
+  errorEvent,
+  firstEvent,
+  progressEvent,
+  resultEvent,
+  stateChangeEvent,
+} from "../engine/task-events.js";
 import { uuidV7 } from "../lib/uuid-v7.js";
 import type { StoredKey } from "./key-store.js";
 import type { NewTask, Store } from "./store.js";
@@ -140,6 +148,59 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const events = await store.listEvents(id, 1n);
       expect(events.map((e) => e.sequence)).toEqual([2n, 3n, 4n]);
       expect(events.map((e) => e.kind.case)).toEqual(["stateChange", "progress", "result"]);
+      await store.close();
+    });
+
+    it("reads back each task's events as they were appended, whichever way it went", async () => {
+      const store = await open();
+      const result = create(TaskResultSchema, { result: { case: "echo", value: { text: "hi" } } });
+      const failure = create(TaskErrorSchema, { code: "internal", message: "broke" });
+      const requeue = (task: { id: string; attempts: number }) =>
+        stateChangeEvent(task.id, TaskState.QUEUED, task.attempts, "taken over");
+      /** go takes a new task down a path, one step after another; returns its events. */
+      async function go(...steps: ((id: string) => Promise<(TaskEvent | undefined)[]>)[]) {
+        const item = newTask();
+        await store.insertTasks([item]);
+        const events: (TaskEvent | undefined)[] = [item.event];
+        for (const step of steps) events.push(...(await step(item.task.id)));
+        return { id: item.task.id, events };
+      }
+      const claim =
+        (forMs = 60_000) =>
+        async () =>
+          (await store.claimTasks(1, running, lease("a", forMs))).map((claimed) => claimed.event);
+      const append = (make: (id: string) => TaskEvent, state: TaskState) => async (id: string) => [
+        (await store.appendEvent(make(id), [state]))?.event,
+      ];
+      const succeed = append((id) => resultEvent(id, result), TaskState.RUNNING);
+      const paths = [
+        await go(claim(), succeed),
+        await go(
+          claim(),
+          append((id) => errorEvent(id, TaskState.FAILED, failure), TaskState.RUNNING),
+        ),
+        await go(append((id) => errorEvent(id, TaskState.CANCELLED, failure), TaskState.QUEUED)),
+        await go(
+          claim(),
+          append((id) => progressEvent(id, 50, "half"), TaskState.RUNNING),
+          succeed,
+        ),
+        await go(
+          claim(-1_000),
+          async () => (await store.takeOverTasks(Date.now(), requeue)).map((taken) => taken.event),
+          claim(),
+          succeed,
+        ),
+        await go(claim()),
+      ];
+      for (const { id, events } of paths) {
+        expect(events.map((event) => event?.sequence)).toEqual(events.map((_, i) => BigInt(i + 1)));
+        for (let after = 0; after <= events.length; after++) {
+          const later = events.slice(after);
+          expect(await store.listEvents(id, BigInt(after))).toEqual(later);
+          expect((await store.getTaskWithEvents(id, BigInt(after)))?.events).toEqual(later);
+        }
+      }
       await store.close();
     });
 

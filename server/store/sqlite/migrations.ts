@@ -116,4 +116,9 @@ export const migrations: readonly string[] = [
   DROP TABLE task_state_counts;
   DROP TABLE key_unfinished_counts;
   `,
+  // Whether a task has events in task_events, or its row implies them all (see keepEvent in
+  // sqlite-store.ts). Those written before may have: they keep storing theirs.
+  `
+  ALTER TABLE tasks ADD COLUMN events_stored INTEGER NOT NULL DEFAULT 1;
+  `,
 ];

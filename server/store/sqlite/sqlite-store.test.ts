@@ -1,10 +1,16 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Task, TaskState } from "../../../gen/noizylab/agent/v1/task_pb.js";
-import { firstEvent, progressEvent, stateChangeEvent } from "../../engine/task-events.js";
+import { type Task, TaskResultSchema, TaskState } from "../../../gen/noizylab/agent/v1/task_pb.js";
+import {
+  firstEvent,
+  progressEvent,
+  resultEvent,
+  stateChangeEvent,
+} from "../../engine/task-events.js";
 import { uuidV7 } from "../../lib/uuid-v7.js";
 import { tempDir } from "../../test-support.js";
 import { describeStoreContract, newTask } from "../store-contract.js";
@@ -38,40 +44,110 @@ describe("SQLite store", () => {
     db.close();
   });
 
-  it("reads a first event as the engine makes it back from the task's row, and stores any other", async () => {
-    const path = join(dir, "first-events.db");
+  it("keeps in a task's row the events it implies, and stores the others", async () => {
+    const path = join(dir, "implied-events.db");
     const store = createSqliteStore({ path });
-    const plain = newTask();
-    const said = newTask();
+    const [done, progressed, said, late] = [newTask(), newTask(), newTask(), newTask()];
     const reason = stateChangeEvent(said.task.id, TaskState.QUEUED, 0, "imported");
     reason.sequence = 1n;
     reason.time = said.event.time;
-    const late = newTask();
     const other = firstEvent(late.task.id, timestampFromMs(Date.now() + 5_000));
-    await store.insertTasks([plain, { ...said, event: reason }, { ...late, event: other }]);
-    await store.appendEvent(
-      progressEvent(plain.task.id, 10, "going"),
-      [TaskState.QUEUED],
-      undefined,
-      plain.task,
-    );
-    expect(await store.listEvents(plain.task.id, 0n)).toEqual([
-      plain.event,
-      expect.objectContaining({ sequence: 2n }),
+    await store.insertTasks([
+      done,
+      progressed,
+      { ...said, event: reason },
+      { ...late, event: other },
     ]);
-    expect((await store.getTaskWithEvents(plain.task.id, 0n))?.events[0]).toEqual(plain.event);
-    expect((await store.listEvents(plain.task.id, 1n)).map((e) => e.sequence)).toEqual([2n]);
-    expect(await store.listEvents(said.task.id, 0n)).toEqual([reason]);
-    expect(await store.listEvents(late.task.id, 0n)).toEqual([other]);
+    const lease = { owner: "me", expiresAt: Date.now() + 60_000 };
+    const claimed = await store.claimTasks(
+      4,
+      (task) => stateChangeEvent(task.id, TaskState.RUNNING, 1),
+      lease,
+    );
+    const result = create(TaskResultSchema, { result: { case: "echo", value: { text: "hi" } } });
+    for (const { task } of claimed) {
+      if (task.id === progressed.task.id) {
+        await store.appendEvent(
+          progressEvent(task.id, 10, "going"),
+          [TaskState.RUNNING],
+          "me",
+          task,
+        );
+      }
+      await store.appendEvent(resultEvent(task.id, result), [TaskState.RUNNING], "me");
+    }
+    expect((await store.listEvents(done.task.id, 0n)).map((e) => e.kind.case)).toEqual([
+      "stateChange",
+      "stateChange",
+      "result",
+    ]);
+    expect(await store.listEvents(said.task.id, 0n)).toEqual([
+      reason,
+      expect.anything(),
+      expect.anything(),
+    ]);
+    expect((await store.listEvents(late.task.id, 0n))[0]).toEqual(other);
     expect(await store.listEvents(uuidV7(), 0n)).toEqual([]);
     await store.close();
+    // The first event stays in the row; the start, written before a progress report, is
+    // stored with it; a task whose first event is stored has all its events stored.
     const db = new Database(path, { readonly: true });
-    const stored = db.prepare("SELECT task_id, sequence FROM task_events ORDER BY task_id").all();
-    expect(stored).toEqual([
-      { task_id: plain.task.id, sequence: 2 },
-      { task_id: said.task.id, sequence: 1 },
-      { task_id: late.task.id, sequence: 1 },
+    const stored = db
+      .prepare("SELECT task_id, sequence FROM task_events ORDER BY task_id, sequence")
+      .raw()
+      .all();
+    expect(stored).toEqual(
+      [
+        [progressed.task.id, 2],
+        [progressed.task.id, 3],
+        [progressed.task.id, 4],
+        [said.task.id, 1],
+        [said.task.id, 2],
+        [said.task.id, 3],
+        [late.task.id, 1],
+        [late.task.id, 2],
+        [late.task.id, 3],
+      ].sort(([a], [b]) => String(a).localeCompare(String(b))),
+    );
+    db.close();
+  });
+
+  it("stores the events of tasks written before it implied them, as it did", async () => {
+    const path = join(dir, "before-implied.db");
+    await createSqliteStore({ path }).close();
+    // A task as the version before wrote it: its first event implied, the rest to be stored.
+    const before = new Database(path);
+    const item = newTask();
+    before
+      .prepare(
+        `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
+      )
+      .run(rowFromTask(item.task, item.spec));
+    before.close();
+    const store = createSqliteStore({ path });
+    const [claimed] = await store.claimTasks(
+      1,
+      (task) => stateChangeEvent(task.id, TaskState.RUNNING, 1),
+      {
+        owner: "me",
+        expiresAt: Date.now() + 60_000,
+      },
+    );
+    const result = create(TaskResultSchema, { result: { case: "echo", value: { text: "hi" } } });
+    const done = await store.appendEvent(
+      resultEvent(item.task.id, result),
+      [TaskState.RUNNING],
+      "me",
+    );
+    expect(await store.listEvents(item.task.id, 0n)).toEqual([
+      item.event,
+      claimed?.event,
+      done?.event,
     ]);
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    const stored = db.prepare("SELECT sequence FROM task_events").pluck().all();
+    expect(stored).toEqual([2, 3]);
     db.close();
   });
 

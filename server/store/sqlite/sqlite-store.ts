@@ -1,7 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import Database from "better-sqlite3";
 import {
   type Task,
@@ -9,8 +8,8 @@ import {
   TaskEventSchema,
   TaskState,
 } from "../../../gen/noizylab/agent/v1/task_pb.js";
-import { firstEvent, isFirstEvent } from "../../engine/task-events.js";
 import { createRateLimiter } from "../../security/rate-limiter.js";
+import { impliedEvents, isImpliedEvent } from "../implied-events.js";
 import type { AppendedEvent, InsertedTask, Lease, NewTask, Store, TaskQuery } from "../store.js";
 import { applyEvent } from "../task-projection.js";
 import {
@@ -39,10 +38,18 @@ export interface SqliteStoreOptions {
   readonly path: string;
 }
 
-/** LeaseColumns is what a write checks of a task's row before it applies an event. */
+/**
+ * StoredTaskRow is a task's row as this store keeps it: events_stored is 0 while none of the
+ * task's events is in task_events (its row implies them all, see keepEvent), else 1.
+ */
+type StoredTaskRow = LeasedTaskRow & { events_stored: number };
+
+const storedTaskColumns = [...leasedTaskColumns, "events_stored"] as const;
+
+/** LeaseColumns is what a write reads of a task's row before it applies an event. */
 type LeaseColumns = Pick<
-  LeasedTaskRow,
-  "state" | "last_sequence" | "lease_owner" | "lease_expires_at"
+  StoredTaskRow,
+  "state" | "last_sequence" | "lease_owner" | "lease_expires_at" | "events_stored"
 >;
 
 /**
@@ -55,18 +62,6 @@ function leaseOf(task: Task, row: LeaseColumns, claim?: Lease): Lease | undefine
   return row.lease_owner === null
     ? undefined
     : { owner: row.lease_owner, expiresAt: row.lease_expires_at ?? 0 };
-}
-
-/**
- * firstEventOf is a task's first event as its row tells it (see firstEvent). The engine's
- * first events say nothing more (isFirstEvent), so they are not stored but read back from the
- * row: a submit writes one row instead of two, and the events that follow append to
- * task_events in the order tasks run, instead of splitting its pages among their tasks' first
- * events (Submit under load: ~1.1x the calls per second). Any other first event is stored
- * like the rest, as every first event was before.
- */
-function firstEventOf(taskId: string, createdAtMs: number): TaskEvent {
-  return firstEvent(taskId, timestampFromMs(createdAtMs));
 }
 
 function migrate(db: Database.Database): void {
@@ -137,13 +132,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   // Positional parameters: better-sqlite3 binds a named one ~0.05 µs slower, and a task's
-  // insert and two updates bind 44 (~2 µs a task).
+  // insert and two updates bind 46 (~2 µs a task).
   const insertTaskRow = db.prepare(
-    `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map(() => "?").join(", ")})`,
+    `INSERT INTO tasks (${taskColumns.join(", ")}, events_stored)
+     VALUES (${taskColumns.map(() => "?").join(", ")}, ?)`,
   );
   const updateTaskRow = db.prepare(
     `UPDATE tasks SET ${eventColumns.map((c) => `${c} = ?`).join(", ")},
-     lease_owner = ?, lease_expires_at = ? WHERE id = ?`,
+     lease_owner = ?, lease_expires_at = ?, events_stored = ? WHERE id = ?`,
   );
   const selectTask = prepareRowReader<LeasedTaskRow, [string]>(
     db,
@@ -152,7 +148,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   );
   const selectLease = prepareRowReader<LeaseColumns, [string]>(
     db,
-    ["state", "last_sequence", "lease_owner", "lease_expires_at"],
+    ["state", "last_sequence", "lease_owner", "lease_expires_at", "events_stored"],
     "FROM tasks WHERE id = ?",
   );
   const selectByKey = prepareRowReader<TaskRow, [string]>(
@@ -163,15 +159,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // SQLite plans a query for the number bound to its LIMIT, and so expires the statement at
   // every binding of it, even to the same number: with a bound LIMIT, every claim was parsed
   // and planned anew. So each claim size has its statement, its LIMIT written in.
-  const nextQueuedBySize = new Map<number, RowReader<[], LeasedTaskRow>>();
-  function selectNextQueued(limit: number): LeasedTaskRow[] {
+  const nextQueuedBySize = new Map<number, RowReader<[], StoredTaskRow>>();
+  function selectNextQueued(limit: number): StoredTaskRow[] {
     let reader = nextQueuedBySize.get(limit);
     if (reader === undefined) {
       // Without statistics the planner would rather sort every queued task than read the
       // queue's own index in order: with a backlog, each claim cost as much as the backlog.
-      reader = prepareRowReader<LeasedTaskRow, []>(
+      reader = prepareRowReader<StoredTaskRow, []>(
         db,
-        leasedTaskColumns,
+        storedTaskColumns,
         `FROM tasks INDEXED BY tasks_queue WHERE state = ${TaskState.QUEUED}
          ORDER BY priority DESC, id LIMIT ${limit}`,
       );
@@ -182,17 +178,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const renewLease = db.prepare(
     `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ${TaskState.RUNNING}`,
   );
-  const selectExpired = prepareRowReader<LeasedTaskRow, [number]>(
+  const selectExpired = prepareRowReader<StoredTaskRow, [number]>(
     db,
-    leasedTaskColumns,
+    storedTaskColumns,
     `FROM tasks WHERE state = ${TaskState.RUNNING} AND COALESCE(lease_expires_at, 0) < ? ORDER BY id`,
   );
   const insertEventRow = db.prepare(
     "INSERT INTO task_events (task_id, sequence, event) VALUES (?, ?, ?)",
   );
-  const selectCreatedAt = db
-    .prepare<[string], number>("SELECT created_at FROM tasks WHERE id = ?")
-    .pluck(true);
   const selectEvents = db.prepare<[string, number], { event: Uint8Array }>(
     "SELECT event FROM task_events WHERE task_id = ? AND sequence > ? ORDER BY sequence",
   );
@@ -208,14 +201,36 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     const task = applyEvent(before, event);
     moves.push({ keyId: task.keyId, from: row.state, to: task.state });
     const kept = leaseOf(task, row, lease);
+    const eventsStored = keepEvent(before, task, event, row.events_stored === 1);
     updateTaskRow.run(
       ...eventValues(eventRowFromTask(task)),
       kept?.owner ?? null,
       kept?.expiresAt ?? null,
+      eventsStored ? 1 : 0,
       task.id,
     );
-    insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
     return { task, event } satisfies AppendedEvent;
+  }
+
+  function insertEvent(event: TaskEvent): void {
+    insertEventRow.run(event.taskId, Number(event.sequence), toBinary(TaskEventSchema, event));
+  }
+
+  /**
+   * keepEvent stores an event unless its task's row implies it (see impliedEvents), and tells
+   * whether the task has stored events since: most tasks have no other events than those,
+   * and a task's row is written at each of them anyway. Once one is not implied, it is stored
+   * with those the row implied before it, from the second on (the first is read from
+   * created_at, which never changes; the others from columns the next events may change), and
+   * every event after it is stored. Claims and outcomes so write their row alone.
+   */
+  function keepEvent(before: Task, task: Task, event: TaskEvent, eventsStored: boolean): boolean {
+    if (!eventsStored) {
+      if (isImpliedEvent(event, task)) return false;
+      for (const implied of impliedEvents(before).slice(1)) insertEvent(implied);
+    }
+    insertEvent(event);
+    return true;
   }
 
   function insertTasks(moves: StateMove[], tasks: readonly NewTask[]): InsertedTask[] {
@@ -224,10 +239,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
       const row = rowFromTask(task, spec);
-      insertTaskRow.run(...taskValues(row));
-      if (!isFirstEvent(event, task.id, timestampFromMs(row.created_at))) {
-        insertEventRow.run(task.id, Number(event.sequence), toBinary(TaskEventSchema, event));
-      }
+      const implied = isImpliedEvent(event, task);
+      insertTaskRow.run(...taskValues(row), implied ? 0 : 1);
+      if (!implied) insertEvent(event);
       moves.push({ keyId: task.keyId, from: undefined, to: task.state });
       return { task, created: true };
     });
@@ -275,14 +289,26 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     });
   }
 
-  /** eventsAfter reads a task's events; `createdAtMs` is its row's, if the caller read it. */
-  function eventsAfter(taskId: string, afterSequence: bigint, createdAtMs?: number): TaskEvent[] {
+  function readTask(taskId: string): Task | undefined {
+    const row = selectTask.get(taskId);
+    return row && taskFromRow(row);
+  }
+
+  /**
+   * eventsAfter reads a task's events, stored or implied by its row (see keepEvent); `read` is
+   * the task, if the caller read it.
+   */
+  function eventsAfter(taskId: string, afterSequence: bigint, read?: Task): TaskEvent[] {
     const stored = selectEvents
       .all(taskId, Number(afterSequence))
       .map((row) => fromBinary(TaskEventSchema, row.event));
-    if (afterSequence > 0n || stored[0]?.sequence === 1n) return stored;
-    const since = createdAtMs ?? selectCreatedAt.get(taskId);
-    return since === undefined ? stored : [firstEventOf(taskId, since), ...stored];
+    // Of the events before stored ones, only the first may be implied.
+    if (stored.length > 0 && (afterSequence > 0n || stored[0]?.sequence === 1n)) return stored;
+    const task = read ?? readTask(taskId);
+    if (task === undefined) return stored;
+    const implied = impliedEvents(task);
+    if (stored.length > 0) return [implied[0] as TaskEvent, ...stored];
+    return implied.filter((event) => event.sequence > afterSequence);
   }
 
   return {
@@ -292,10 +318,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     shared: false,
     rateLimiter: createRateLimiter(),
     insertTasks: (tasks) => counted((moves) => insertTasks(moves, tasks)),
-    async getTask(id) {
-      const row = selectTask.get(id);
-      return row && taskFromRow(row);
-    },
+    getTask: async (id) => readTask(id),
     async listTasks(query: TaskQuery) {
       const where: string[] = [];
       const params: unknown[] = [];
@@ -325,13 +348,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     listEvents: async (taskId, afterSequence) => eventsAfter(taskId, afterSequence),
     async getTaskWithEvents(taskId, afterSequence) {
-      const row = selectTask.get(taskId);
-      return (
-        row && {
-          task: taskFromRow(row),
-          events: eventsAfter(taskId, afterSequence, row.created_at),
-        }
-      );
+      const task = readTask(taskId);
+      return task && { task, events: eventsAfter(taskId, afterSequence, task) };
     },
     appendEvent: (event, expected, leaseOwner, current) =>
       counted((moves) => appendEvent(moves, event, expected, leaseOwner, current)),
