@@ -39,8 +39,9 @@ export interface SqliteStoreOptions {
 }
 
 /**
- * StoredTaskRow is a task's row as this store keeps it: events_stored is 0 while none of the
- * task's events is in task_events (its row implies them all, see keepEvent), else 1.
+ * StoredTaskRow is a task's row as this store keeps it: events_stored is 0 while its row
+ * implies all the task's events (see keepEvent), 1 once some are in task_events, and for the
+ * rows written before the column, which may have some there.
  */
 type StoredTaskRow = LeasedTaskRow & { events_stored: number };
 
