@@ -96,19 +96,18 @@ describe("SQLite store", () => {
       .prepare("SELECT task_id, sequence FROM task_events ORDER BY task_id, sequence")
       .raw()
       .all();
-    expect(stored).toEqual(
-      [
-        [progressed.task.id, 2],
-        [progressed.task.id, 3],
-        [progressed.task.id, 4],
-        [said.task.id, 1],
-        [said.task.id, 2],
-        [said.task.id, 3],
-        [late.task.id, 1],
-        [late.task.id, 2],
-        [late.task.id, 3],
-      ].sort(([a], [b]) => String(a).localeCompare(String(b))),
-    );
+    // Task ids increase in the order the tasks were made (uuidV7), as ORDER BY reads them.
+    expect(stored).toEqual([
+      [progressed.task.id, 2],
+      [progressed.task.id, 3],
+      [progressed.task.id, 4],
+      [said.task.id, 1],
+      [said.task.id, 2],
+      [said.task.id, 3],
+      [late.task.id, 1],
+      [late.task.id, 2],
+      [late.task.id, 3],
+    ]);
     db.close();
   });
 
