@@ -221,8 +221,8 @@ try {
     request: submit,
     check: (server) => checkSubmit(server, submit),
   });
-  // The engine runs the submitted tasks meanwhile, on the same event loop: how far it got
-  // says what the Submit figure includes.
+  // The engine runs the submitted tasks on the same event loop, as they are submitted or
+  // meanwhile: how far it got says what the Submit figure includes.
   const submitted = rows.at(-1)?.name.startsWith("TaskService.Submit") ? taskStatesOf(ours) : {};
   // Memory is read on fresh processes: after the load above, what a collector gives back to
   // the system moves resident memory more than a thousand idle connections do. One fresh
@@ -307,8 +307,9 @@ lower is better. The raw peer ends each stream with its answer, as servers on no
 usually do, and so pays for an error node:http2 makes (with its stack trace) for a write still
 pending when the stream closes; cloudagent ends a Connect answer after its last write instead.
 
-The engine runs the submitted tasks meanwhile, on the same event loop as the calls: when the
-Submit row ended (its warm-ups and checks included), ${cell(submitted.SUCCEEDED ?? 0)} of the ${cell(total(submitted))} tasks
+The engine runs the submitted tasks on the same event loop as the calls: an echo task, of a pure
+type, runs as it is submitted while a slot is free and no task waits, and is committed finished
+(see docs/api.md); the others are queued and run meanwhile. When the Submit row ended (its warm-ups and checks included), ${cell(submitted.SUCCEEDED ?? 0)} of the ${cell(total(submitted))} tasks
 submitted had run and ${cell(submitted.QUEUED ?? 0)} were still queued.
 
 Resident memory per idle HTTP/2 connection (1,000 connections, each after one call, on a freshly

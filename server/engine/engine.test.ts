@@ -1,6 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
+import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { EchoResultSchema } from "../../gen/noizylab/agent/v1/echo_pb.js";
@@ -88,6 +89,8 @@ function gatedEcho() {
   const gates: (() => void)[] = [];
   const handler: TaskHandler<"echo"> = {
     ...echoTask,
+    // It waits for the test: it cannot run as it is submitted.
+    pure: false,
     async run(input) {
       started.push(input.text);
       await new Promise<void>((resolve) => gates.push(resolve));
@@ -157,6 +160,103 @@ describe("engine", () => {
     const again = await collect(engine.run(keyed, signal));
     expect(first.at(-1)?.state).toBe(TaskState.SUCCEEDED);
     expect(again).toEqual(first);
+  });
+
+  it("runs a pure task as it is submitted: answers it finished, with all its events", async () => {
+    let claims = 0;
+    const { engine } = await startEngine({
+      noting: (store) => ({
+        ...store,
+        claimTasks(limit, start, lease) {
+          claims++;
+          return store.claimTasks(limit, start, lease);
+        },
+      }),
+    });
+    // Started, it looks for queued tasks once.
+    await expect.poll(() => claims).toBe(1);
+    const published: TaskEvent[] = [];
+    engine.onEvent((event) => published.push(event));
+    const { task } = await engine.submit({ spec: echo("now"), idempotencyKey: "", timeoutMs: 0 });
+    expect(task).toMatchObject({ state: TaskState.SUCCEEDED, attempts: 1, lastSequence: 3n });
+    expect(task.result?.result).toEqual({
+      case: "echo",
+      value: expect.objectContaining({ text: "now" }),
+    });
+    expect(published.map((e) => [e.sequence, e.state])).toEqual([
+      [1n, TaskState.QUEUED],
+      [2n, TaskState.RUNNING],
+      [3n, TaskState.SUCCEEDED],
+    ]);
+    const signal = new AbortController().signal;
+    expect(await collect(engine.watchTask(task.id, 0n, signal))).toEqual(published);
+    expect(await engine.getTask(task.id)).toEqual(task);
+    const streamed = await collect(
+      engine.run({ spec: echo("streamed"), idempotencyKey: "", timeoutMs: 0 }, signal),
+    );
+    expect(streamed.map((e) => e.state)).toEqual([
+      TaskState.QUEUED,
+      TaskState.RUNNING,
+      TaskState.SUCCEEDED,
+    ]);
+    expect(claims).toBe(1);
+  });
+
+  it("queues a pure task behind waiting ones and while no slot is free", async () => {
+    const path = join(dir, `backlog-${files++}.db`);
+    const before = createSqliteStore({ path });
+    const waiting = newTask();
+    await before.insertTasks([waiting]);
+    await before.close();
+    const { engine } = await startEngine({ path, maxConcurrentTasks: 1 });
+    const submit = (spec: TaskSpec) =>
+      engine.submit({ spec, priority: waiting.task.priority, idempotencyKey: "", timeoutMs: 0 });
+    // Just started, the engine has yet to claim the task queued before: that one goes first.
+    const behind = await submit(echo("behind"));
+    expect(behind.task.state).toBe(TaskState.QUEUED);
+    const [first, second] = [
+      await finished(engine, waiting.task.id),
+      await finished(engine, behind.task.id),
+    ];
+    expect(timestampMs(first.startedAt as Timestamp)).toBeLessThanOrEqual(
+      timestampMs(second.startedAt as Timestamp),
+    );
+    // The one slot is taken: a pure task waits for it.
+    const long = await submit(delay(60_000));
+    await expect.poll(() => engine.runningCount).toBe(1);
+    const waits = await submit(echo("waits"));
+    expect(waits.task.state).toBe(TaskState.QUEUED);
+    await engine.cancelTask(long.task.id, "");
+    expect((await finished(engine, waits.task.id)).state).toBe(TaskState.SUCCEEDED);
+  });
+
+  it("fails a pure task that reports progress or runs past its deadline", async () => {
+    const reporting: TaskHandler<"echo"> = {
+      ...echoTask,
+      async run(input, context) {
+        context.progress(50);
+        return create(EchoResultSchema, { text: input.text });
+      },
+    };
+    const { engine } = await startEngine({ handlers: [reporting] });
+    const reported = await engine.submit({ spec: echo("x"), idempotencyKey: "", timeoutMs: 0 });
+    expect(reported.task).toMatchObject({
+      state: TaskState.FAILED,
+      error: { code: "internal", message: "echo is declared pure, and reports progress" },
+    });
+    const slow: TaskHandler<"echo"> = {
+      ...echoTask,
+      async run(input) {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return create(EchoResultSchema, { text: input.text });
+      },
+    };
+    const { engine: late } = await startEngine({ handlers: [slow] });
+    const past = await late.submit({ spec: echo("x"), idempotencyKey: "", timeoutMs: 10 });
+    expect(past.task).toMatchObject({
+      state: TaskState.FAILED,
+      error: { code: "deadline_exceeded", message: "task ran past its 10 ms deadline" },
+    });
   });
 
   it("starts higher priorities first and never runs more than the concurrency limit", async () => {

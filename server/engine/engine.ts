@@ -179,8 +179,12 @@ export function createEngine(options: EngineOptions): Engine {
     return { task, spec: specBytes, event: firstEvent(id, createdAt) };
   }
 
-  // Caps are checked before the insert; racing submits may pass one by a little, never by much.
-  async function checkCaps(keyId: string | undefined, count: number): Promise<void> {
+  /**
+   * checkCaps checks that `count` more tasks fit under the caps, and returns the queue's
+   * length. Caps are checked before the insert: racing submits may pass one by a little,
+   * never by much.
+   */
+  async function checkCaps(keyId: string | undefined, count: number): Promise<number> {
     const { queued, unfinishedOfKey: unfinished } = await store.countBacklog(keyId ?? "");
     if (queued + count > options.maxQueuedTasks) {
       throw new ConnectError(
@@ -188,33 +192,24 @@ export function createEngine(options: EngineOptions): Engine {
         Code.ResourceExhausted,
       );
     }
-    if (!keyId) return;
-    if (unfinished + count > options.maxTasksPerKey) {
+    if (keyId && unfinished + count > options.maxTasksPerKey) {
       throw new ConnectError(
         `API key ${keyId} has ${unfinished} unfinished tasks; it may have at most ${options.maxTasksPerKey}`,
         Code.ResourceExhausted,
       );
     }
+    return queued;
   }
 
-  async function insert(prepared: ReturnType<typeof prepare>[]): Promise<InsertedTask[]> {
-    const inserted = await store.insertTasks(prepared);
-    prepared.forEach((item, index) => {
-      if (inserted[index]?.created) bus.publish(item.event, item.task.type);
-    });
-    executor.wake();
-    return inserted;
-  }
-
-  /** admitted prepares one task and checks it fits under the caps. */
+  /** admitted prepares one task and checks it fits under the caps; see Executor.admit. */
   async function admitted(input: SubmitInput) {
     const prepared = prepare(input, "");
-    await checkCaps(input.keyId, 1);
-    return prepared;
+    return { prepared, queued: await checkCaps(input.keyId, 1) };
   }
 
   async function submit(input: SubmitInput): Promise<InsertedTask> {
-    const [inserted] = await insert([await admitted(input)]);
+    const { prepared, queued } = await admitted(input);
+    const [inserted] = await executor.admit([prepared], queued);
     return inserted as InsertedTask;
   }
 
@@ -244,12 +239,13 @@ export function createEngine(options: EngineOptions): Engine {
         yield* watch((await submit(input)).task.id, 0n, signal);
         return;
       }
-      const prepared = await admitted(input);
+      const { prepared, queued } = await admitted(input);
       // Watched from before its insert, the new task's events all reach the watch as they
-      // are committed, the first with the insert: none needs reading back.
+      // are committed, the first with the insert (all of them, for a task that ran as it was
+      // submitted): none needs reading back.
       const { task, event } = prepared;
       yield* watch(task.id, 0n, signal, async () => {
-        await insert([prepared]);
+        await executor.admit([prepared], queued);
         return { task, events: [event] };
       });
     },
@@ -264,8 +260,10 @@ export function createEngine(options: EngineOptions): Engine {
       const valid = outcomes.filter(
         (o): o is ReturnType<typeof prepare> => !(o instanceof ConnectError),
       );
-      if (valid.length > 0) await checkCaps(inputs[0]?.keyId, valid.length);
-      const inserted = valid.length > 0 ? await insert(valid) : [];
+      const inserted =
+        valid.length > 0
+          ? await executor.admit(valid, await checkCaps(inputs[0]?.keyId, valid.length))
+          : [];
       let next = 0;
       return outcomes.map((o) =>
         o instanceof ConnectError ? o : (inserted[next++] as InsertedTask),

@@ -5,9 +5,10 @@ import {
   type Task,
   type TaskEvent,
   TaskResultSchema,
+  type TaskSpec,
   TaskState,
 } from "../../gen/noizylab/agent/v1/task_pb.js";
-import type { AppendedEvent, Store } from "../store/store.js";
+import type { AppendedEvent, InsertedTask, NewTask, Store } from "../store/store.js";
 import type { TaskRegistry } from "../tasks/registry.js";
 import type { TaskContext } from "../tasks/task-handler.js";
 import type { EventBus } from "./event-bus.js";
@@ -53,6 +54,12 @@ export interface Executor {
    * tasks and renewing leases. It goes on taking over tasks of dead instances while it runs.
    */
   recover(): Promise<void>;
+  /**
+   * admit commits new tasks and publishes their events. While a slot is free and no task
+   * waits (`queued` is the queue's length as the caller last read it), a pure task (see
+   * TaskHandler.pure) runs first, and is committed finished; the others are queued.
+   */
+  admit(tasks: readonly NewTask[], queued: number): Promise<InsertedTask[]>;
   /** wake looks for queued tasks to start; call it when tasks may have been queued. */
   wake(): void;
   /**
@@ -90,6 +97,10 @@ interface Run {
 export function createExecutor(options: ExecutorOptions): Executor {
   const { store, bus, registry, instanceId } = options;
   const running = new Map<string, Run>();
+  // Pure tasks running as they are submitted hold a slot meanwhile (see admit), as do the
+  // tasks a claim in flight may return.
+  let runningPure = 0;
+  let claiming = 0;
   let draining = false;
   let pumpState: "idle" | "scheduled" | "pumping" = "idle";
   let pumpAgain = false;
@@ -148,8 +159,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
     running.get(taskId)?.controller.abort(reason);
   }
 
-  async function fail(taskId: string, code: Code, message: string) {
-    const error = new ConnectError(message, code);
+  const pastDeadline = (task: Task) =>
+    new ConnectError(`task ran past its ${task.timeoutMs} ms deadline`, Code.DeadlineExceeded);
+
+  async function fail(taskId: string, error: ConnectError) {
     await recordOwn(errorEvent(taskId, TaskState.FAILED, taskErrorOf(error)));
     abort(taskId, error);
   }
@@ -173,9 +186,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
   function start(task: Task): void {
     const controller = new AbortController();
     const deadline = setTimeout(() => {
-      fail(task.id, Code.DeadlineExceeded, `task ran past its ${task.timeoutMs} ms deadline`).catch(
-        options.onError,
-      );
+      fail(task.id, pastDeadline(task)).catch(options.onError);
     }, task.timeoutMs);
     // Progress reports are recorded one after another, in the order the handler made them.
     let progress = Promise.resolve();
@@ -210,15 +221,74 @@ export function createExecutor(options: ExecutorOptions): Executor {
     running.set(task.id, { task, current: task, controller, done });
   }
 
+  const freeSlots = () => options.maxConcurrentTasks - running.size - runningPure - claiming;
+  const startEvent = (task: Task) =>
+    stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1);
+
+  /**
+   * runPure runs a pure task's handler before its insert. Nothing can cancel a task nobody
+   * knows of yet: its signal never aborts, and a run past the deadline fails once it ends.
+   */
+  async function runPure(item: NewTask): Promise<NewTask> {
+    const { task } = item;
+    const start = startEvent(task);
+    let controller: AbortController | undefined;
+    const context: TaskContext = {
+      taskId: task.id,
+      get signal() {
+        controller ??= new AbortController();
+        return controller.signal;
+      },
+      maxOutputBytes: options.maxOutputBytes,
+      progress() {
+        throw new Error(`${task.type} is declared pure, and reports progress`);
+      },
+    };
+    runningPure++;
+    const started = performance.now();
+    let end = await execute(task, context);
+    runningPure--;
+    // A claim may have found no slot meanwhile.
+    if (mayHaveQueued) pumpSoon();
+    const took = performance.now() - started;
+    if (took > task.timeoutMs) {
+      end = errorEvent(task.id, TaskState.FAILED, taskErrorOf(pastDeadline(task)));
+    } else if (end.state === TaskState.SUCCEEDED) {
+      options.durations.record(task.type, took);
+    }
+    return { ...item, ran: { start, end } };
+  }
+
+  async function admit(tasks: readonly NewTask[], queued: number): Promise<InsertedTask[]> {
+    const runsFirst = (item: NewTask) =>
+      queued === 0 && !draining && freeSlots() > 0 && registry.isPure(item.task.spec as TaskSpec);
+    const items = await Promise.all(tasks.map((item) => (runsFirst(item) ? runPure(item) : item)));
+    const inserted = await store.insertTasks(items);
+    let wakeUp = false;
+    inserted.forEach(({ task, created }, index) => {
+      const { event, ran } = items[index] as NewTask;
+      if (!created) return;
+      bus.publish(event, task.type);
+      if (ran === undefined) wakeUp = true;
+      else for (const next of [ran.start, ran.end]) bus.publish(next, task.type);
+    });
+    if (wakeUp) wake();
+    return inserted;
+  }
+
   async function pump(): Promise<void> {
-    while (mayHaveQueued && !draining && running.size < options.maxConcurrentTasks) {
+    while (mayHaveQueued && !draining && freeSlots() > 0) {
       const epoch = wakeEpoch;
-      const free = options.maxConcurrentTasks - running.size;
-      const claimed = await store.claimTasks(
-        free,
-        (task) => stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1),
-        { owner: instanceId, expiresAt: Date.now() + options.leaseMs },
-      );
+      const free = freeSlots();
+      const lease = { owner: instanceId, expiresAt: Date.now() + options.leaseMs };
+      let claimed: AppendedEvent[];
+      claiming = free;
+      try {
+        claimed = await store.claimTasks(free, startEvent, lease);
+      } finally {
+        // The claimed tasks start below, at once: they hold their slots from here.
+        claiming = 0;
+      }
       if (claimed.length < free && epoch === wakeEpoch) mayHaveQueued = false;
       for (const { event, task } of claimed) {
         bus.publish(event, task.type);
@@ -258,6 +328,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   return {
+    admit,
     record,
     abort,
     isRunning: (taskId) => running.has(taskId),

@@ -118,9 +118,14 @@ describe("TaskService in memory", () => {
     const submitted = await tasks.submit({
       spec: { task: { case: "echo", value: { text: "hi" } } },
     });
+    // A pure task runs as it is submitted: the answer is the task finished.
     expect(submitted).toMatchObject({
       created: true,
-      task: { type: "echo", state: TaskState.QUEUED },
+      task: {
+        type: "echo",
+        state: TaskState.SUCCEEDED,
+        result: { result: { case: "echo", value: { text: "hi" } } },
+      },
     });
     // No priority given: the routing scorer's.
     expect(submitted.task?.priority).toBe(

@@ -204,6 +204,55 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       await store.close();
     });
 
+    it("commits a task that ran as it was submitted finished, with its three events", async () => {
+      const store = await open();
+      const result = create(TaskResultSchema, { result: { case: "echo", value: { text: "hi" } } });
+      const failure = create(TaskErrorSchema, { code: "internal", message: "broke" });
+      /** ran is a new task with the start and end of a run before its insert. */
+      function ran(end: (id: string) => TaskEvent, idempotencyKey = "") {
+        const item = newTask({ idempotencyKey });
+        const start = running(item.task);
+        return { ...item, ran: { start, end: end(item.task.id) } };
+      }
+      const succeeded = ran((id) => resultEvent(id, result), "ran-1");
+      const failed = ran((id) => errorEvent(id, TaskState.FAILED, failure));
+      // An end between milliseconds: more than a row keeps of it.
+      const fine = ran((id) => {
+        const event = resultEvent(id, result);
+        if (event.time) event.time.nanos += 1_000;
+        return event;
+      });
+      const inserted = await store.insertTasks([succeeded, failed, fine]);
+      expect(inserted.map(({ created, task }) => [created, task.state, task.lastSequence])).toEqual(
+        [
+          [true, TaskState.SUCCEEDED, 3n],
+          [true, TaskState.FAILED, 3n],
+          [true, TaskState.SUCCEEDED, 3n],
+        ],
+      );
+      for (const item of [succeeded, failed, fine]) {
+        const events = [item.event, item.ran.start, item.ran.end];
+        expect(events.map((event) => event.sequence)).toEqual([1n, 2n, 3n]);
+        for (let after = 0; after <= events.length; after++) {
+          expect(await store.listEvents(item.task.id, BigInt(after))).toEqual(events.slice(after));
+        }
+      }
+      expect(await store.getTask(succeeded.task.id)).toMatchObject({
+        state: TaskState.SUCCEEDED,
+        attempts: 1,
+        progress: 100,
+        result,
+      });
+      expect((await store.getTask(failed.task.id))?.error).toEqual(failure);
+      expect(await store.countTasks(TaskState.SUCCEEDED)).toBe(2);
+      expect(await store.countBacklog("")).toEqual({ queued: 0, unfinishedOfKey: 0 });
+      expect(await store.claimTasks(5, running, lease())).toEqual([]);
+      // A task with the key already there is not inserted, whether or not it ran.
+      const [again] = await store.insertTasks([ran((id) => resultEvent(id, result), "ran-1")]);
+      expect(again).toMatchObject({ created: false, task: { id: succeeded.task.id } });
+      await store.close();
+    });
+
     it("lists newest first with filters and a cursor", async () => {
       const store = await open();
       const items = [

@@ -9,11 +9,19 @@ export interface NewTask {
   /** The task's spec, encoded: what its row keeps (the engine has encoded it to size it). */
   readonly spec: Uint8Array;
   readonly event: TaskEvent;
+  /**
+   * Set when the task already ran, as it was submitted (see TaskHandler.pure): it is
+   * committed finished, with these as its second and third events (the store numbers them).
+   */
+  readonly ran?: { readonly start: TaskEvent; readonly end: TaskEvent } | undefined;
 }
 
 /** InsertedTask is the outcome of committing a NewTask. */
 export interface InsertedTask {
-  /** The committed task, or the existing one that already had the idempotency key. */
+  /**
+   * The committed task (finished when it ran as it was submitted), or the existing one that
+   * already had the idempotency key.
+   */
   readonly task: Task;
   /** False when the idempotency key matched an existing task and nothing was inserted. */
   readonly created: boolean;

@@ -8,6 +8,7 @@ export const echoTask = defineTask({
   description: "Returns its text unchanged.",
   requestSchema: EchoTaskSchema,
   resultSchema: EchoResultSchema,
+  pure: true,
   validate() {},
   async run(input) {
     return create(EchoResultSchema, { text: input.text });

@@ -40,6 +40,7 @@ export const randomTask = defineTask({
   description: "Draws secure random bytes, integers in a range, or strings from an alphabet.",
   requestSchema: RandomTaskSchema,
   resultSchema: RandomResultSchema,
+  pure: true,
   validate(input, path) {
     checkEnum(`${path}.kind`, input.kind, RandomKindSchema);
     if (input.kind === RandomKind.INTEGERS || input.kind === RandomKind.STRINGS) {

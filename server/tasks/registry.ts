@@ -51,6 +51,8 @@ export interface TaskRegistry {
    * InvalidArgument for a spec with no task, an unknown task or a field out of range.
    */
   validate(spec: TaskSpec | undefined, path: string): string;
+  /** isPure tells whether a validated spec's handler is pure (see TaskHandler.pure). */
+  isPure(spec: TaskSpec): boolean;
   /** run runs a validated spec with its handler and wraps the output as a TaskResult. */
   run(spec: TaskSpec, context: TaskContext): Promise<TaskResult>;
 }
@@ -116,6 +118,11 @@ export function createTaskRegistry(
         `${path}.${task.case}`,
       );
       return taskTypeOf(task.case);
+    },
+    isPure(spec) {
+      const field = spec.task.case;
+      // Plugins' tasks have no handler here: they are never pure.
+      return field !== undefined && handlerOf(field)?.pure === true;
     },
     async run(spec, context) {
       const task = spec.task;

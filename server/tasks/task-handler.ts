@@ -42,6 +42,13 @@ export interface TaskHandler<K extends SpecField = SpecField> {
    */
   readonly cpuHeavy?: boolean;
   /**
+   * Whether its run is quick and has no effect but its result (no requests, no progress
+   * reports): it may then run as its task is submitted, before the task is committed, which
+   * is then committed finished (a Submit answers with the result). A crash before the commit
+   * leaves no trace of it, as of the task.
+   */
+  readonly pure?: boolean;
+  /**
    * validate throws an InvalidArgument error (see invalidField) naming the first field that
    * is out of range. `path` is the input's path in the request, for example "spec.delay".
    */

@@ -60,6 +60,7 @@ export const timestampTask = defineTask({
   description: "Parses, formats and converts a point in time across IANA time zones.",
   requestSchema: TimestampTaskSchema,
   resultSchema: TimestampResultSchema,
+  pure: true,
   validate(input, path) {
     checkZone(`${path}.from_time_zone`, input.fromTimeZone);
     checkZone(`${path}.to_time_zone`, input.toTimeZone);

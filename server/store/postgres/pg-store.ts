@@ -183,9 +183,11 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     )
     SELECT pg_notify($${rowColumns + 3}, $${rowColumns + 4}) FROM inserted`;
 
+  /** insertEach inserts tasks one by one, and writes on each the events of its run, if it ran. */
   async function insertEach(query: Query, tasks: readonly NewTask[]): Promise<InsertedTask[]> {
     const inserted: InsertedTask[] = [];
-    for (const { task, spec, event } of tasks) {
+    for (const { task: queued, spec, event, ran } of tasks) {
+      let task = queued;
       const bytes = toBinary(TaskEventSchema, event);
       const created = await query(insertTaskSql, [
         ...taskValues(rowFromTask(task, spec)),
@@ -195,6 +197,11 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
         eventNotice(instanceId, event, bytes, task.type),
       ]);
       if (created.length === 1) {
+        for (const next of ran ? [ran.start, ran.end] : []) {
+          const appended = await append(query, task, next, { expected: [task.state] });
+          if (appended === undefined) throw new Error(`task ${task.id} changed as it was inserted`);
+          task = appended.task;
+        }
         inserted.push({ task, created: true });
         continue;
       }
@@ -221,8 +228,9 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     shared: true,
     rateLimiter: createPgRateLimiter(db),
     insertTasks: (tasks) =>
-      // One task (the usual submit) is one statement, so it needs no transaction of its own.
-      tasks.length === 1
+      // One task that did not run (the usual submit) is one statement, so it needs no
+      // transaction of its own.
+      tasks.length === 1 && tasks[0]?.ran === undefined
         ? insertEach(db.query, tasks)
         : db.transaction((query) => insertEach(query, tasks)),
     async getTask(id) {

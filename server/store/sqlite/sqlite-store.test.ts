@@ -13,6 +13,7 @@ import {
 } from "../../engine/task-events.js";
 import { uuidV7 } from "../../lib/uuid-v7.js";
 import { tempDir } from "../../test-support.js";
+import type { NewTask } from "../store.js";
 import { describeStoreContract, newTask } from "../store-contract.js";
 import { rowFromTask, taskColumns } from "../task-rows.js";
 import { migrations } from "./migrations.js";
@@ -108,6 +109,27 @@ describe("SQLite store", () => {
       [late.task.id, 2],
       [late.task.id, 3],
     ]);
+    db.close();
+  });
+
+  it("writes a task that ran as it was submitted in its row alone, unless its times are finer", async () => {
+    const path = join(dir, "ran-at-submit.db");
+    const store = createSqliteStore({ path });
+    const result = create(TaskResultSchema, { result: { case: "echo", value: { text: "hi" } } });
+    const ran = (item: NewTask) => ({
+      ...item,
+      ran: {
+        start: stateChangeEvent(item.task.id, TaskState.RUNNING, 1),
+        end: resultEvent(item.task.id, result),
+      },
+    });
+    const [plain, fine] = [ran(newTask()), ran(newTask())];
+    if (fine.ran.end.time) fine.ran.end.time.nanos += 1_000;
+    await store.insertTasks([plain, fine]);
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    const stored = db.prepare("SELECT task_id, sequence FROM task_events").raw().all();
+    expect(stored).toEqual([1, 2, 3].map((sequence) => [fine.task.id, sequence]));
     db.close();
   });
 

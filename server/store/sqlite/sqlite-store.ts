@@ -234,15 +234,22 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return true;
   }
 
+  /** insertTasks inserts each task as it stands after its first event, or its end if it ran. */
   function insertTasks(moves: StateMove[], tasks: readonly NewTask[]): InsertedTask[] {
-    return tasks.map(({ task, spec, event }) => {
+    return tasks.map(({ task: queued, spec, event, ran }) => {
       const existing =
-        task.idempotencyKey === "" ? undefined : selectByKey.get(task.idempotencyKey);
+        queued.idempotencyKey === "" ? undefined : selectByKey.get(queued.idempotencyKey);
       if (existing) return { task: taskFromRow(existing), created: false };
-      const row = rowFromTask(task, spec);
-      const implied = isImpliedEvent(event, task);
-      insertTaskRow.run(...taskValues(row), implied ? 0 : 1);
-      if (!implied) insertEvent(event);
+      const events = ran ? [event, ran.start, ran.end] : [event];
+      let task = queued;
+      let implied = isImpliedEvent(event, task);
+      for (const next of events.slice(1)) {
+        next.sequence = task.lastSequence + 1n;
+        task = applyEvent(task, next);
+        implied &&= isImpliedEvent(next, task);
+      }
+      insertTaskRow.run(...taskValues(rowFromTask(task, spec)), implied ? 0 : 1);
+      if (!implied) events.forEach(insertEvent);
       moves.push({ keyId: task.keyId, from: undefined, to: task.state });
       return { task, created: true };
     });

@@ -68,7 +68,8 @@ export const SubmitRequestSchema: GenMessage<SubmitRequest> = /*@__PURE__*/
  */
 export type SubmitResponse = Message<"noizylab.agent.v1.SubmitResponse"> & {
   /**
-   * The task, as committed.
+   * The task, as committed: queued, or finished when a pure task type (echo, hash, encode,
+   * uuid, timestamp, random) ran as it was submitted, while a slot was free and no task waited.
    *
    * @generated from field: noizylab.agent.v1.Task task = 1;
    */
