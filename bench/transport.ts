@@ -308,8 +308,8 @@ usually do, and so pays for an error node:http2 makes (with its stack trace) for
 pending when the stream closes; cloudagent ends a Connect answer after its last write instead.
 
 The engine runs the submitted tasks on the same event loop as the calls: an echo task, of a pure
-type, runs as it is submitted while a slot is free and no task waits, and is committed finished
-(see docs/api.md); the others are queued and run meanwhile. When the Submit row ended (its warm-ups and checks included), ${cell(submitted.SUCCEEDED ?? 0)} of the ${cell(total(submitted))} tasks
+type, runs as it is submitted while no task waits, and is committed finished (see docs/api.md);
+the others are queued and run meanwhile. When the Submit row ended (its warm-ups and checks included), ${cell(submitted.SUCCEEDED ?? 0)} of the ${cell(total(submitted))} tasks
 submitted had run and ${cell(submitted.QUEUED ?? 0)} were still queued.
 
 Resident memory per idle HTTP/2 connection (1,000 connections, each after one call, on a freshly

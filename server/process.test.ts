@@ -101,7 +101,7 @@ describe("the cloudagent process", () => {
       spec: { task: { case: "delay", value: { durationMs: 300 } } },
     });
     const queued = await client.tasks.submit({
-      spec: { task: { case: "echo", value: { text: "later" } } },
+      spec: { task: { case: "delay", value: { durationMs: 1 } } },
     });
     await waitForState(agent, running.task?.id ?? "", TaskState.RUNNING);
     agent.child.kill("SIGTERM");

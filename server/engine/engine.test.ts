@@ -202,7 +202,7 @@ describe("engine", () => {
     expect(claims).toBe(1);
   });
 
-  it("queues a pure task behind waiting ones and while no slot is free", async () => {
+  it("queues a pure task behind waiting ones, and runs it beside slow ones filling the slots", async () => {
     const path = join(dir, `backlog-${files++}.db`);
     const before = createSqliteStore({ path });
     const waiting = newTask();
@@ -221,13 +221,17 @@ describe("engine", () => {
     expect(timestampMs(first.startedAt as Timestamp)).toBeLessThanOrEqual(
       timestampMs(second.startedAt as Timestamp),
     );
-    // The one slot is taken: a pure task waits for it.
+    // The one slot is taken and none waits: a pure task does not wait for the slot.
     const long = await submit(delay(60_000));
     await expect.poll(() => engine.runningCount).toBe(1);
-    const waits = await submit(echo("waits"));
-    expect(waits.task.state).toBe(TaskState.QUEUED);
+    expect((await submit(echo("beside"))).task.state).toBe(TaskState.SUCCEEDED);
+    // A task that needs a slot waits for it, and a pure one behind it too.
+    const next = await submit(delay(1));
+    expect(next.task.state).toBe(TaskState.QUEUED);
+    const after = await submit(echo("after"));
+    expect(after.task.state).toBe(TaskState.QUEUED);
     await engine.cancelTask(long.task.id, "");
-    expect((await finished(engine, waits.task.id)).state).toBe(TaskState.SUCCEEDED);
+    expect((await finished(engine, after.task.id)).state).toBe(TaskState.SUCCEEDED);
   });
 
   it("fails a pure task that reports progress or runs past its deadline", async () => {
@@ -454,7 +458,7 @@ describe("engine", () => {
       idempotencyKey: "",
       timeoutMs: 0,
     });
-    const waiting = await engine.submit({ spec: echo("later"), idempotencyKey: "", timeoutMs: 0 });
+    const waiting = await engine.submit({ spec: delay(1), idempotencyKey: "", timeoutMs: 0 });
     await expect
       .poll(async () => (await engine.getTask(slow.task.id)).state)
       .toBe(TaskState.RUNNING);

@@ -55,9 +55,10 @@ export interface Executor {
    */
   recover(): Promise<void>;
   /**
-   * admit commits new tasks and publishes their events. While a slot is free and no task
-   * waits (`queued` is the queue's length as the caller last read it), a pure task (see
-   * TaskHandler.pure) runs first, and is committed finished; the others are queued.
+   * admit commits new tasks and publishes their events. While no task waits (`queued` is
+   * the queue's length as the caller last read it), a pure task (see TaskHandler.pure) runs
+   * first, and is committed finished; the others are queued. A pure task takes no slot:
+   * quick, it is not held up by slow tasks filling them.
    */
   admit(tasks: readonly NewTask[], queued: number): Promise<InsertedTask[]>;
   /** wake looks for queued tasks to start; call it when tasks may have been queued. */
@@ -97,10 +98,6 @@ interface Run {
 export function createExecutor(options: ExecutorOptions): Executor {
   const { store, bus, registry, instanceId } = options;
   const running = new Map<string, Run>();
-  // Pure tasks running as they are submitted hold a slot meanwhile (see admit), as do the
-  // tasks a claim in flight may return.
-  let runningPure = 0;
-  let claiming = 0;
   let draining = false;
   let pumpState: "idle" | "scheduled" | "pumping" = "idle";
   let pumpAgain = false;
@@ -221,7 +218,6 @@ export function createExecutor(options: ExecutorOptions): Executor {
     running.set(task.id, { task, current: task, controller, done });
   }
 
-  const freeSlots = () => options.maxConcurrentTasks - running.size - runningPure - claiming;
   const startEvent = (task: Task) =>
     stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1);
 
@@ -244,12 +240,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
         throw new Error(`${task.type} is declared pure, and reports progress`);
       },
     };
-    runningPure++;
     const started = performance.now();
     let end = await execute(task, context);
-    runningPure--;
-    // A claim may have found no slot meanwhile.
-    if (mayHaveQueued) pumpSoon();
     const took = performance.now() - started;
     if (took > task.timeoutMs) {
       end = errorEvent(task.id, TaskState.FAILED, taskErrorOf(pastDeadline(task)));
@@ -261,7 +253,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   async function admit(tasks: readonly NewTask[], queued: number): Promise<InsertedTask[]> {
     const runsFirst = (item: NewTask) =>
-      queued === 0 && !draining && freeSlots() > 0 && registry.isPure(item.task.spec as TaskSpec);
+      queued === 0 && !draining && registry.isPure(item.task.spec as TaskSpec);
     const items = await Promise.all(tasks.map((item) => (runsFirst(item) ? runPure(item) : item)));
     const inserted = await store.insertTasks(items);
     let wakeUp = false;
@@ -277,18 +269,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   async function pump(): Promise<void> {
-    while (mayHaveQueued && !draining && freeSlots() > 0) {
+    while (mayHaveQueued && !draining && running.size < options.maxConcurrentTasks) {
       const epoch = wakeEpoch;
-      const free = freeSlots();
-      const lease = { owner: instanceId, expiresAt: Date.now() + options.leaseMs };
-      let claimed: AppendedEvent[];
-      claiming = free;
-      try {
-        claimed = await store.claimTasks(free, startEvent, lease);
-      } finally {
-        // The claimed tasks start below, at once: they hold their slots from here.
-        claiming = 0;
-      }
+      const free = options.maxConcurrentTasks - running.size;
+      const claimed = await store.claimTasks(free, startEvent, {
+        owner: instanceId,
+        expiresAt: Date.now() + options.leaseMs,
+      });
       if (claimed.length < free && epoch === wakeEpoch) mayHaveQueued = false;
       for (const { event, task } of claimed) {
         bus.publish(event, task.type);

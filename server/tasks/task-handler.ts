@@ -44,8 +44,8 @@ export interface TaskHandler<K extends SpecField = SpecField> {
   /**
    * Whether its run is quick and has no effect but its result (no requests, no progress
    * reports): it may then run as its task is submitted, before the task is committed, which
-   * is then committed finished (a Submit answers with the result). A crash before the commit
-   * leaves no trace of it, as of the task.
+   * is then committed finished (a Submit answers with the result), and it takes no slot of
+   * maxConcurrentTasks. A crash before the commit leaves no trace of it, as of the task.
    */
   readonly pure?: boolean;
   /**

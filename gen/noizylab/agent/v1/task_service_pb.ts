@@ -62,14 +62,14 @@ export const SubmitRequestSchema: GenMessage<SubmitRequest> = /*@__PURE__*/
   messageDesc(file_noizylab_agent_v1_task_service, 0);
 
 /**
- * SubmitResponse is the queued task.
+ * SubmitResponse is the task as committed.
  *
  * @generated from message noizylab.agent.v1.SubmitResponse
  */
 export type SubmitResponse = Message<"noizylab.agent.v1.SubmitResponse"> & {
   /**
    * The task, as committed: queued, or finished when a pure task type (echo, hash, encode,
-   * uuid, timestamp, random) ran as it was submitted, while a slot was free and no task waited.
+   * uuid, timestamp, random) ran as it was submitted, no task waiting in the queue.
    *
    * @generated from field: noizylab.agent.v1.Task task = 1;
    */
