@@ -94,6 +94,32 @@ interface Run {
   readonly done: Promise<void>;
 }
 
+/**
+ * PureTaskContext is the context of a pure task's run (see TaskHandler.pure): a class, as
+ * every such submit makes one. Its signal, made when asked for, never aborts.
+ */
+class PureTaskContext implements TaskContext {
+  readonly taskId: string;
+  readonly maxOutputBytes: number;
+  readonly #type: string;
+  #controller: AbortController | undefined;
+
+  constructor(task: Task, maxOutputBytes: number) {
+    this.taskId = task.id;
+    this.maxOutputBytes = maxOutputBytes;
+    this.#type = task.type;
+  }
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  progress(): void {
+    throw new Error(`${this.#type} is declared pure, and reports progress`);
+  }
+}
+
 /** createExecutor makes the executor of an engine. */
 export function createExecutor(options: ExecutorOptions): Executor {
   const { store, bus, registry, instanceId } = options;
@@ -228,20 +254,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
   async function runPure(item: NewTask): Promise<NewTask> {
     const { task } = item;
     const start = startEvent(task);
-    let controller: AbortController | undefined;
-    const context: TaskContext = {
-      taskId: task.id,
-      get signal() {
-        controller ??= new AbortController();
-        return controller.signal;
-      },
-      maxOutputBytes: options.maxOutputBytes,
-      progress() {
-        throw new Error(`${task.type} is declared pure, and reports progress`);
-      },
-    };
     const started = performance.now();
-    let end = await execute(task, context);
+    let end = await execute(task, new PureTaskContext(task, options.maxOutputBytes));
     const took = performance.now() - started;
     if (took > task.timeoutMs) {
       end = errorEvent(task.id, TaskState.FAILED, taskErrorOf(pastDeadline(task)));
@@ -252,18 +266,27 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   async function admit(tasks: readonly NewTask[], queued: number): Promise<InsertedTask[]> {
-    const runsFirst = (item: NewTask) =>
-      queued === 0 && !draining && registry.isPure(item.task.spec as TaskSpec);
-    const items = await Promise.all(tasks.map((item) => (runsFirst(item) ? runPure(item) : item)));
+    // Plain loops: this runs at every submit, and the closures it made cost ~2% of one (in a
+    // CPU profile under load), tsx's naming of each included.
+    const items: NewTask[] = [];
+    for (const item of tasks) {
+      const runsFirst = queued === 0 && !draining && registry.isPure(item.task.spec as TaskSpec);
+      items.push(runsFirst ? await runPure(item) : item);
+    }
     const inserted = await store.insertTasks(items);
     let wakeUp = false;
-    inserted.forEach(({ task, created }, index) => {
+    for (let index = 0; index < inserted.length; index++) {
+      const { task, created } = inserted[index] as InsertedTask;
       const { event, ran } = items[index] as NewTask;
-      if (!created) return;
+      if (!created) continue;
       bus.publish(event, task.type);
-      if (ran === undefined) wakeUp = true;
-      else for (const next of [ran.start, ran.end]) bus.publish(next, task.type);
-    });
+      if (ran === undefined) {
+        wakeUp = true;
+      } else {
+        bus.publish(ran.start, task.type);
+        bus.publish(ran.end, task.type);
+      }
+    }
     if (wakeUp) wake();
     return inserted;
   }
