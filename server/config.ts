@@ -30,7 +30,7 @@ export interface AgentConfig {
   readonly maxMessageBytes: number;
   /** A watch stream with no event for this long ends with DeadlineExceeded (callers resume). */
   readonly streamIdleTimeoutMs: number;
-  /** The most tasks running at once. */
+  /** The most tasks running at once, pure ones run as they are submitted aside. */
   readonly maxConcurrentTasks: number;
   /** Worker threads CPU-heavy tasks run on; 0 runs them on the event loop. */
   readonly workerThreads: number;

@@ -14,7 +14,7 @@ Commands:
                             (SQLite in CLOUDAGENT_DATA_DIR, or CLOUDAGENT_DATABASE_URL)
   run <type> --data JSON    run a task, show its progress and print its result; a plugin's
                             type too (its input's JSON, its schema fetched by reflection)
-  submit <type> --data JSON queue a task and print its id
+  submit <type> --data JSON submit a task and print its id
   types                     list the task types the server runs, with the plugins providing them
   status [<id>]             show a task; without an id, the server's version, health and
                             round-trip latency (a few Pings)

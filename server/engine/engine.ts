@@ -23,7 +23,7 @@ import { type FirstRead, watchTask } from "./task-watch.js";
 
 /** EngineLimits bound what a submit may ask for and how the engine runs. */
 export interface EngineLimits {
-  /** The most tasks running at once. */
+  /** The most tasks running at once, pure ones run as they are submitted aside. */
   readonly maxConcurrentTasks: number;
   /** The timeout a task gets when its submit names none, in milliseconds. */
   readonly defaultTimeoutMs: number;

@@ -26,7 +26,7 @@ export interface ExecutorOptions {
   readonly store: Store;
   readonly bus: EventBus;
   readonly registry: TaskRegistry;
-  /** The most tasks running at once. */
+  /** The most tasks running at once, pure ones run as they are submitted aside. */
   readonly maxConcurrentTasks: number;
   /** A task whose handler has started this many times is failed at recovery, not run again. */
   readonly maxAttempts: number;
@@ -47,7 +47,10 @@ export interface ExecutorOptions {
   readonly onError: (error: unknown) => void;
 }
 
-/** Executor claims queued tasks, runs them with bounded concurrency and records the outcome. */
+/**
+ * Executor admits new tasks (running pure ones at once), claims queued tasks, runs them with
+ * bounded concurrency and records the outcome.
+ */
 export interface Executor {
   /**
    * recover requeues tasks that were running when their instance died, then starts running

@@ -464,8 +464,9 @@ export const CancelTaskResponseSchema: GenMessage<CancelTaskResponse> = /*@__PUR
  */
 export const TaskService: GenService<{
   /**
-   * Submit commits a task and returns it at once, queued. With an idempotency key that an
-   * earlier task already has, it returns that task instead of creating another.
+   * Submit commits a task and returns it at once: queued, or finished when a pure task ran
+   * as it was submitted (see SubmitResponse.task). With an idempotency key that an earlier
+   * task already has, it returns that task instead of creating another.
    *
    * @generated from rpc noizylab.agent.v1.TaskService.Submit
    */
