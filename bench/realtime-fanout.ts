@@ -123,7 +123,12 @@ async function startGateway(dir: string): Promise<Target> {
   const listener = createListener({
     handler: (_request, response) => response.end(),
     upgrade: gateway.handleUpgrade,
-    headerTimeoutMs: 10_000,
+    deadlines: {
+      headerTimeoutMs: 10_000,
+      idleTimeoutMs: 300_000,
+      requestTimeoutMs: 300_000,
+      minBodyBytesPerSecond: 1_000,
+    },
     maxConcurrentStreams: 100,
   });
   const url = await listener.listen(0, "127.0.0.1");

@@ -7,6 +7,7 @@ import { createAuditLog } from "./audit/audit-log.js";
 import type { AgentConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine/engine.js";
 import { usePooledProtobufWriter } from "./lib/pooled-protobuf-writer.js";
+import { connectionCapOf, openFileLimit } from "./listener/connection-caps.js";
 import { createListener } from "./listener/listener.js";
 import { createAddressPolicy } from "./net/address-policy.js";
 import { guardedRequest } from "./net/guarded-request.js";
@@ -110,7 +111,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     enabled: config.audit === "on",
     onError,
   });
-  const door = createDoor(doorOptionsOf(config, keys, store.rateLimiter));
+  const doorOptions = doorOptionsOf(config, keys, store.rateLimiter);
+  const door = createDoor(doorOptions);
   // Read only after start, once the gateway (which needs the hub) exists.
   const realtime = () => gateway.stats();
   const hub = createChannelHub({
@@ -183,11 +185,18 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       shutdownSignal: shutdown.signal,
     },
   });
+  const fileLimit = openFileLimit();
+  const maxConnections = connectionCapOf(config.maxConnections, fileLimit);
   const listener = createListener({
     handler,
     streams: handler.stream,
     upgrade: gateway.handleUpgrade,
-    headerTimeoutMs: config.headerTimeoutMs,
+    deadlines: config,
+    caps: {
+      maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      uncapped: doorOptions.network.trustsProxy,
+    },
     maxConcurrentStreams: config.maxConcurrentStreams,
     tls: config.tlsCertFile
       ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }
@@ -206,6 +215,9 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       await plugins.loadAll();
       await engine.start();
       const url = await listener.listen(config.port, config.host);
+      log(
+        `connections: at most ${maxConnections} (open-file limit ${fileLimit ?? "unknown"}), ${config.maxConnectionsPerAddress} from one address`,
+      );
       health.set(ServingStatus.SERVING);
       // While the database does not answer, requests needing it fail with Unavailable and
       // health says NOT_SERVING; both recover by themselves when it is back.

@@ -100,10 +100,26 @@ export interface AgentConfig {
   readonly rateLimitBurst: number;
   /** Further per-key limits on calls needing a scope: "tasks:submit=50/100,…" (per second/burst). */
   readonly scopeRateLimits: string;
-  /** How long a connection has to send its first bytes, and an HTTP/1.1 request its headers. */
+  /**
+   * How long a connection has to send its first bytes, an HTTP/2 connection to open its first
+   * stream, and an HTTP/1.1 request its headers.
+   */
   readonly headerTimeoutMs: number;
   /** The most HTTP/2 streams one connection may have open. */
   readonly maxConcurrentStreams: number;
+  /** How long an HTTP/2 connection may stay open with no stream open (it is then asked to go). */
+  readonly idleTimeoutMs: number;
+  /** The longest an HTTP/1.1 request's body may take to arrive. */
+  readonly requestTimeoutMs: number;
+  /**
+   * The slowest an HTTP/1.1 request's body may arrive: past its first headerTimeoutMs, one
+   * more second for every this many bytes.
+   */
+  readonly minBodyBytesPerSecond: number;
+  /** The most connections open at once; 0 for four fifths of the process's open-file limit. */
+  readonly maxConnections: number;
+  /** The most connections open at once from one address (trusted proxies have no cap). */
+  readonly maxConnectionsPerAddress: number;
   /** "on" records every request in the audit trail; "off" (for benchmarks) records none. */
   readonly audit: string;
 }
@@ -172,6 +188,11 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   scopeRateLimits: { kind: "string", fallback: "" },
   headerTimeoutMs: { kind: "integer", fallback: 10_000, min: 100, max: 600_000 },
   maxConcurrentStreams: { kind: "integer", fallback: 1_000, min: 1, max: 100_000 },
+  idleTimeoutMs: { kind: "integer", fallback: 300_000, min: 100, max: 86_400_000 },
+  requestTimeoutMs: { kind: "integer", fallback: 300_000, min: 100, max: 86_400_000 },
+  minBodyBytesPerSecond: { kind: "integer", fallback: 1_000, min: 1, max: 1_000_000_000 },
+  maxConnections: { kind: "integer", fallback: 0, min: 0, max: 10_000_000 },
+  maxConnectionsPerAddress: { kind: "integer", fallback: 256, min: 1, max: 10_000_000 },
   audit: { kind: "string", fallback: "on" },
 };
 

@@ -6,9 +6,18 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createAgentClient } from "../../clients/node/client.js";
 import { startTestAgent, tempDir } from "../test-support.js";
-import { createListener } from "./listener.js";
+import { createListener, type ListenerDeadlines } from "./listener.js";
 
 const dir = tempDir();
+
+/** deadlines are generous ones, but for those a test sets. */
+const deadlines = (set: Partial<ListenerDeadlines>): ListenerDeadlines => ({
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  requestTimeoutMs: 60_000,
+  minBodyBytesPerSecond: 1_000,
+  ...set,
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** selfSigned makes a certificate for 127.0.0.1 with openssl. */
@@ -45,7 +54,7 @@ describe("listener", () => {
   it("serves HTTP/2 with prior knowledge and HTTP/1.1 on one cleartext port", async () => {
     const listener = createListener({
       handler: (request, response) => response.end(`HTTP/${request.httpVersion}`),
-      headerTimeoutMs: 1_000,
+      deadlines: deadlines({ headerTimeoutMs: 1_000 }),
       maxConcurrentStreams: 100,
     });
     const url = await listener.listen(0, "127.0.0.1");
@@ -88,7 +97,7 @@ describe("listener", () => {
   it("cuts off slowloris: a silent connection, and headers that never end", async () => {
     const listener = createListener({
       handler: (_request, response) => response.end("ok"),
-      headerTimeoutMs: 200,
+      deadlines: deadlines({ headerTimeoutMs: 200 }),
       maxConcurrentStreams: 7,
     });
     const url = await listener.listen(0, "127.0.0.1");

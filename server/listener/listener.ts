@@ -5,6 +5,10 @@ import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
+import type * as tls from "node:tls";
+import { type ConnectionCapsOptions, capConnections } from "./connection-caps.js";
+import { Http1Deadlines } from "./http1-deadlines.js";
+import { guardSession } from "./http2-deadlines.js";
 import type { RequestHandler } from "./node-types.js";
 import { routeConnection } from "./protocol-sniffer.js";
 import { type StreamTaker, takeStreams } from "./take-streams.js";
@@ -19,12 +23,29 @@ export interface ListenerOptions {
   readonly streams?: StreamTaker | undefined;
   /** Takes HTTP/1.1 upgrade requests; without it they are refused. */
   readonly upgrade?: UpgradeHandler | undefined;
-  /** How long a connection has to send its first bytes, and an HTTP/1.1 request its headers. */
-  readonly headerTimeoutMs: number;
+  /** How long clients may take, and stay idle. */
+  readonly deadlines: ListenerDeadlines;
+  /** The most connections, in all and from one address; unbounded when not set. */
+  readonly caps?: ConnectionCapsOptions | undefined;
   /** The most HTTP/2 streams one connection may have open. */
   readonly maxConcurrentStreams: number;
   /** PEM certificate and key files; when both are set the port speaks TLS with ALPN. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
+}
+
+/** ListenerDeadlines bound how long a connection may take to ask, and stay open doing nothing. */
+export interface ListenerDeadlines {
+  /**
+   * How long a connection has to send its first bytes, an HTTP/2 connection to open its first
+   * stream, and an HTTP/1.1 request its headers.
+   */
+  readonly headerTimeoutMs: number;
+  /** How long an HTTP/2 connection may stay open with no stream open. */
+  readonly idleTimeoutMs: number;
+  /** The longest an HTTP/1.1 request's body may take to arrive. */
+  readonly requestTimeoutMs: number;
+  /** The slowest an HTTP/1.1 request's body may arrive, past its first headerTimeoutMs. */
+  readonly minBodyBytesPerSecond: number;
 }
 
 /** Listener is one port serving HTTP/2 (cleartext with prior knowledge, or TLS) and HTTP/1.1. */
@@ -43,12 +64,15 @@ export interface Listener {
  * routed by its first bytes (see routeConnection); over TLS, ALPN offers h2 and http/1.1.
  */
 export function createListener(options: ListenerOptions): Listener {
+  const { deadlines } = options;
+  const http1Deadlines = new Http1Deadlines(deadlines);
   // HTTP/1.1 sockets with a request in flight; the others are idle keep-alive connections.
   const busy = new Set<Socket>();
   let closing = false;
   const handler: RequestHandler = (request, response) => {
     if (request.httpVersionMajor === 1) {
       const socket = request.socket as Socket;
+      http1Deadlines.request(request as IncomingMessage, response as http.ServerResponse);
       busy.add(socket);
       response.once("close", () => {
         busy.delete(socket);
@@ -71,37 +95,40 @@ export function createListener(options: ListenerOptions): Listener {
     : http2.createServer({ settings }, handler);
   if (options.streams) takeStreams(http2Server, options.streams);
   const server: net.Server = options.tls ? http2Server : net.createServer();
+  if (options.caps) capConnections(server, options.caps);
   const upgrade: UpgradeHandler = options.upgrade ?? ((_request, socket) => socket.destroy());
+  const upgradeAfterHeaders: UpgradeHandler = (request, socket, head) => {
+    http1Deadlines.upgrade(request.socket);
+    upgrade(request, socket, head);
+  };
   // Over TLS, HTTP/1.1 requests (and so upgrades) reach the HTTP/2 server through allowHTTP1.
-  http2Server.on("upgrade", upgrade);
-  if (!options.tls) {
-    const http1Server = http.createServer(handler);
-    // Slowloris guard: a connection must complete its first request's headers in time. (Node's
-    // own headersTimeout is checked only for servers that listen themselves, which this one
-    // does not; the request itself may last, as a watch stream over HTTP/1.1 does.)
-    const headerTimers = new WeakMap<Socket, NodeJS.Timeout>();
-    http1Server.on("connection", (socket: Socket) => {
-      headerTimers.set(
-        socket,
-        setTimeout(() => socket.destroy(), options.headerTimeoutMs),
-      );
+  http2Server.on("upgrade", upgradeAfterHeaders);
+  if (options.tls) {
+    http2Server.on("secureConnection", (socket: tls.TLSSocket) => {
+      if (socket.alpnProtocol !== "h2") http1Deadlines.connection(socket);
     });
-    http1Server.on("request", (request: IncomingMessage) =>
-      clearTimeout(headerTimers.get(request.socket as Socket)),
-    );
+  } else {
+    const http1Server = http.createServer(handler);
+    // Node's own deadlines are checked only for servers that listen themselves (see
+    // Http1Deadlines); the requests themselves may last, as a watch stream over HTTP/1.1 does.
     http1Server.requestTimeout = 0;
-    http1Server.on("upgrade", upgrade);
+    http1Server.on("connection", (socket: Socket) => http1Deadlines.connection(socket));
+    http1Server.on("upgrade", upgradeAfterHeaders);
     server.on("connection", (socket: Socket) =>
       routeConnection(socket, {
         http1: http1Server,
         http2: http2Server,
-        timeoutMs: options.headerTimeoutMs,
+        timeoutMs: deadlines.headerTimeoutMs,
       }),
     );
   }
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<Socket>();
   http2Server.on("session", (session: http2.ServerHttp2Session) => {
+    guardSession(session, {
+      firstStreamTimeoutMs: deadlines.headerTimeoutMs,
+      idleTimeoutMs: deadlines.idleTimeoutMs,
+    });
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });

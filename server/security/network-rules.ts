@@ -72,6 +72,8 @@ export interface NetworkRules {
   peerOf(socketAddress: string, headers: Record<string, string | string[] | undefined>): Peer;
   /** refusalOf is why the peer is kept out, or undefined when it may come in. */
   refusalOf(peer: Peer): string | undefined;
+  /** trustsProxy tells whether an address is one of the trusted proxies. */
+  trustsProxy(address: string): boolean;
 }
 
 /** matcherOf tells whether an address is in the CIDRs; with none, it checks nothing. */
@@ -90,6 +92,7 @@ export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
   const countryRules = allowCountries.size > 0 || blockCountries.size > 0;
   const countryOf = (ip: string) => options.countryOf?.(ip)?.toUpperCase() ?? "";
   return {
+    trustsProxy: viaProxy,
     peerOf(socketAddress, headers) {
       const direct = unmapped(socketAddress);
       if (!viaProxy(direct)) return { ip: direct, country: countryOf(direct) };
