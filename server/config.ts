@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import type { ForwardedHeader } from "./security/forwarded.js";
 
 /** AgentConfig is everything an operator can set; see docs/configuration.md. */
 export interface AgentConfig {
@@ -84,6 +85,11 @@ export interface AgentConfig {
   readonly ipDeny: string;
   /** CIDRs of proxies whose forwarding and country headers are believed, comma-separated. */
   readonly trustedProxies: string;
+  /**
+   * The header trusted proxies name the client in: "x-forwarded-for" or "forwarded"; the
+   * other is ignored.
+   */
+  readonly forwardedHeader: ForwardedHeader;
   /** The header a trusted proxy puts the client's country in. */
   readonly countryHeader: string;
   /** A MaxMind-format (.mmdb) country database to look clients' countries up in; none when empty. */
@@ -178,6 +184,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   ipAllow: { kind: "string", fallback: "" },
   ipDeny: { kind: "string", fallback: "" },
   trustedProxies: { kind: "string", fallback: "" },
+  forwardedHeader: { kind: "string", fallback: "x-forwarded-for" },
   countryHeader: { kind: "string", fallback: "cf-ipcountry" },
   countryDatabase: { kind: "string", fallback: "" },
   allowCountries: { kind: "string", fallback: "" },
@@ -273,6 +280,11 @@ export function loadConfig(options: LoadConfigOptions): AgentConfig {
   }
   if (result.audit !== "on" && result.audit !== "off") {
     throw new ConfigError(`audit must be "on" or "off", got ${JSON.stringify(result.audit)}`);
+  }
+  if (result.forwardedHeader !== "x-forwarded-for" && result.forwardedHeader !== "forwarded") {
+    throw new ConfigError(
+      `forwardedHeader must be "x-forwarded-for" or "forwarded", got ${JSON.stringify(result.forwardedHeader)}`,
+    );
   }
   if (result.unknownCountry !== "allow" && result.unknownCountry !== "deny") {
     throw new ConfigError(

@@ -44,6 +44,7 @@ export function doorOptionsOf(
       allow: listOf(config.ipAllow),
       deny: listOf(config.ipDeny),
       trustedProxies: listOf(config.trustedProxies),
+      forwardedHeader: config.forwardedHeader,
       countryHeader: config.countryHeader.toLowerCase(),
       allowCountries: listOf(config.allowCountries),
       blockCountries: listOf(config.blockCountries),

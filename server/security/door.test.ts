@@ -215,6 +215,48 @@ const rows: Row[] = [
     refusal: false,
   },
   {
+    // A proxy appends the address it took the request from: the client wrote the left one.
+    name: "a client-written X-Forwarded-For entry left of the proxy's",
+    config: { trustedProxies: "127.0.0.1", ipDeny: "203.0.113.9" },
+    request: async (server) => ({
+      headers: { ...bearer(server.apiKey), "x-forwarded-for": "1.2.3.4, 203.0.113.9" },
+    }),
+    code: Code.PermissionDenied,
+    message: "address 203.0.113.9 is denied",
+    refusal: true,
+    peerIp: "203.0.113.9",
+  },
+  {
+    name: "a Forwarded header beside the X-Forwarded-For the proxies write",
+    config: { trustedProxies: "127.0.0.1", ipDeny: "203.0.113.9" },
+    request: async (server) => ({
+      headers: {
+        ...bearer(server.apiKey),
+        forwarded: "for=1.2.3.4",
+        "x-forwarded-for": "203.0.113.9",
+      },
+    }),
+    code: Code.PermissionDenied,
+    message: "address 203.0.113.9 is denied",
+    refusal: true,
+    peerIp: "203.0.113.9",
+  },
+  {
+    name: "an X-Forwarded-For beside the Forwarded header the proxies write",
+    config: { trustedProxies: "127.0.0.1", ipDeny: "203.0.113.9", forwardedHeader: "forwarded" },
+    request: async (server) => ({
+      headers: {
+        ...bearer(server.apiKey),
+        forwarded: 'for=1.2.3.4, for="203.0.113.9:5050";proto=https',
+        "x-forwarded-for": "1.2.3.4",
+      },
+    }),
+    code: Code.PermissionDenied,
+    message: "address 203.0.113.9 is denied",
+    refusal: true,
+    peerIp: "203.0.113.9",
+  },
+  {
     name: "a blocked country, from a trusted proxy",
     config: { trustedProxies: "127.0.0.1", blockCountries: "KP" },
     request: async (server) => ({ headers: { ...bearer(server.apiKey), "cf-ipcountry": "KP" } }),
@@ -431,6 +473,7 @@ const rulesDenying = (deny: string[]) =>
     allow: [],
     deny,
     trustedProxies: [],
+    forwardedHeader: "x-forwarded-for",
     countryHeader: "cf-ipcountry",
     allowCountries: [],
     blockCountries: [],

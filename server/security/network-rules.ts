@@ -1,4 +1,5 @@
 import { BlockList, isIP } from "node:net";
+import { clientAddress, type ForwardedHeader, forwardedChain } from "./forwarded.js";
 
 /** NetworkRulesOptions are the operator's IP and country rules. */
 export interface NetworkRulesOptions {
@@ -6,8 +7,10 @@ export interface NetworkRulesOptions {
   readonly allow: readonly string[];
   /** CIDRs or addresses kept out; deny wins over allow. */
   readonly deny: readonly string[];
-  /** Proxies whose X-Forwarded-For / Forwarded and country headers are believed. */
+  /** Proxies whose forwarding and country headers are believed. */
   readonly trustedProxies: readonly string[];
+  /** The header the trusted proxies name the client in; the other one is ignored. */
+  readonly forwardedHeader: ForwardedHeader;
   /** The header a trusted proxy puts the country in, for example "cf-ipcountry". */
   readonly countryHeader: string;
   /** ISO 3166 country codes allowed in; empty allows every country not blocked. */
@@ -55,17 +58,6 @@ function contains(list: BlockList, address: string): boolean {
   return family !== 0 && list.check(ip, family === 6 ? "ipv6" : "ipv4");
 }
 
-// The client address a proxy reports: the first entry of Forwarded's for= or of X-Forwarded-For.
-function forwardedFor(headers: Record<string, string | string[] | undefined>): string | undefined {
-  const forwarded = headers.forwarded;
-  if (typeof forwarded === "string") {
-    const match = /for="?\[?([^\]",;]+)/i.exec(forwarded);
-    if (match?.[1]) return match[1];
-  }
-  const xff = headers["x-forwarded-for"];
-  return typeof xff === "string" ? xff.split(",")[0]?.trim() : undefined;
-}
-
 /** NetworkRules decide from an address and headers whether a peer may come in. */
 export interface NetworkRules {
   /** peerOf works out the peer; forwarding headers count only from trusted proxies. */
@@ -96,8 +88,8 @@ export function createNetworkRules(options: NetworkRulesOptions): NetworkRules {
     peerOf(socketAddress, headers) {
       const direct = unmapped(socketAddress);
       if (!viaProxy(direct)) return { ip: direct, country: countryOf(direct) };
-      const forwarded = forwardedFor(headers);
-      const ip = forwarded && isIP(unmapped(forwarded)) ? unmapped(forwarded) : direct;
+      const chain = forwardedChain(headers, options.forwardedHeader);
+      const ip = clientAddress(direct, chain, viaProxy, unmapped);
       const header = headers[options.countryHeader];
       // A trusted proxy's country header wins; else the database's answer for the client's address.
       return {
