@@ -134,7 +134,8 @@ async function startGateway(dir: string): Promise<Target> {
   const url = await listener.listen(0, "127.0.0.1");
   return {
     url: `ws://${url.host}/ws`,
-    publish: (events) => publishInBatches(events, (event) => bus.publish(event, "delay")),
+    publish: (events) =>
+      publishInBatches(events, (event) => bus.publish(event, { type: "delay", keyId: "" })),
     async close() {
       gateway.close();
       await listener.close(100);

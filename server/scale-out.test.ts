@@ -223,7 +223,8 @@ describe("several instances on one PostgreSQL", () => {
 
       const { key } = await onA.keys.createKey({
         name: "limited",
-        scopes: [Scope.TASKS_READ],
+        // Reading another key's task (the admin's) takes tasks:read:all.
+        scopes: [Scope.TASKS_READ, Scope.TASKS_READ_ALL],
         rateLimit: { perSecond: 0.01, burst: 2 },
       });
       const limitedA = createAgentClient({ baseUrl: a.url.href, apiKey: key });
@@ -235,7 +236,7 @@ describe("several instances on one PostgreSQL", () => {
 
       const { key: doomed, info } = await onA.keys.createKey({
         name: "doomed",
-        scopes: [Scope.TASKS_READ],
+        scopes: [Scope.TASKS_READ, Scope.TASKS_READ_ALL],
       });
       const doomedB = createAgentClient({ baseUrl: b.url.href, apiKey: doomed });
       await doomedB.tasks.getTask({ taskId });

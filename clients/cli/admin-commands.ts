@@ -14,6 +14,7 @@ import { UsageError } from "./usage.js";
 const scopeNames: Record<string, Scope> = {
   "tasks:submit": Scope.TASKS_SUBMIT,
   "tasks:read": Scope.TASKS_READ,
+  "tasks:read:all": Scope.TASKS_READ_ALL,
   "metrics:read": Scope.METRICS_READ,
   admin: Scope.ADMIN,
 };
@@ -99,6 +100,7 @@ const csvColumns = [
   "bytesIn",
   "bytesOut",
   "reason",
+  "taskOwnerKeyId",
 ] as const;
 
 function csvCell(value: unknown): string {

@@ -215,7 +215,7 @@ describe("cloudagent", () => {
     const csv = await cloudagent(["audit", "--format", "csv"]);
     const lines = csv.stdout.trim().split("\n");
     expect(lines[0]).toBe(
-      "time,keyId,procedure,taskType,taskId,peerIp,country,userAgent,protocol,code,durationMs,bytesIn,bytesOut,reason",
+      "time,keyId,procedure,taskType,taskId,peerIp,country,userAgent,protocol,code,durationMs,bytesIn,bytesOut,reason,taskOwnerKeyId",
     );
     expect(
       lines.some((line) => line.includes(info.keyId) && line.includes("permission_denied")),

@@ -84,14 +84,28 @@ export interface Engine {
    * are committed in one transaction. An item's outcome is its task or its error.
    */
   submitBatch(inputs: readonly SubmitInput[]): Promise<(InsertedTask | ConnectError)[]>;
-  /** getTask returns a task, or throws NotFound. */
-  getTask(taskId: string): Promise<Task>;
+  /**
+   * getTask returns a task, or throws NotFound; with an owner, also when the task is another
+   * API key's (whether it exists is not told).
+   */
+  getTask(taskId: string, owner?: string): Promise<Task>;
   /** listTasks returns tasks matching a query, newest first. */
   listTasks(query: TaskQuery): Promise<Task[]>;
-  /** cancelTask cancels a queued or running task; a finished one is FailedPrecondition. */
-  cancelTask(taskId: string, reason: string): Promise<Task>;
-  /** watchTask streams a task's events after a sequence number; see watchTask. */
-  watchTask(taskId: string, afterSequence: bigint, signal: AbortSignal): AsyncGenerator<TaskEvent>;
+  /**
+   * cancelTask cancels a queued or running task; a finished one is FailedPrecondition. With
+   * an owner, another key's task is NotFound.
+   */
+  cancelTask(taskId: string, reason: string, owner?: string): Promise<Task>;
+  /**
+   * watchTask streams a task's events after a sequence number; see watchTask. With an owner,
+   * another key's task is NotFound.
+   */
+  watchTask(
+    taskId: string,
+    afterSequence: bigint,
+    signal: AbortSignal,
+    owner?: string,
+  ): AsyncGenerator<TaskEvent>;
   /** onEvent calls listener with every committed event of every task; returns the unsubscribe. */
   onEvent(listener: TaskEventListener): () => void;
   /** drain stops taking work and lets running tasks finish within graceMs; see Executor.drain. */
@@ -116,8 +130,8 @@ export function createEngine(options: EngineOptions): Engine {
   // queued it has not claimed within stealDelayMs (it usually does at once: waking every
   // instance for every task would only make them race for it).
   const unclaimed = new Map<string, NodeJS.Timeout>();
-  store.onRemoteEvent((event, taskType) => {
-    bus.publish(event, taskType);
+  store.onRemoteEvent((event, task) => {
+    bus.publish(event, task);
     clearTimeout(unclaimed.get(event.taskId));
     unclaimed.delete(event.taskId);
     if (event.state === TaskState.QUEUED) {
@@ -143,7 +157,7 @@ export function createEngine(options: EngineOptions): Engine {
       const task = await store.getTask(taskId);
       if (task === undefined) continue;
       const [latest] = await store.listEvents(taskId, task.lastSequence - 1n);
-      if (latest) bus.remind(latest, task.type);
+      if (latest) bus.remind(latest, task);
     }
   }
 
@@ -216,10 +230,15 @@ export function createEngine(options: EngineOptions): Engine {
   const watch = (taskId: string, afterSequence: bigint, signal: AbortSignal, read?: FirstRead) =>
     watchTask(store, bus, taskId, afterSequence, signal, options.streamIdleTimeoutMs, read);
 
-  async function getTask(taskId: string): Promise<Task> {
+  const notFound = (taskId: string) => new ConnectError(`task ${taskId} not found`, Code.NotFound);
+  /** visible tells whether a task is there for a caller limited to an owner's tasks. */
+  const visible = (task: Task | undefined, owner: string | undefined): task is Task =>
+    task !== undefined && (owner === undefined || task.keyId === owner);
+
+  async function getTask(taskId: string, owner?: string): Promise<Task> {
     if (taskId === "") throw invalidField("task_id", "is required");
     const task = await store.getTask(taskId);
-    if (task === undefined) throw new ConnectError(`task ${taskId} not found`, Code.NotFound);
+    if (!visible(task, owner)) throw notFound(taskId);
     return task;
   }
 
@@ -271,8 +290,8 @@ export function createEngine(options: EngineOptions): Engine {
     },
     getTask,
     listTasks: (query) => store.listTasks(query),
-    async cancelTask(taskId, reason) {
-      const task = await getTask(taskId);
+    async cancelTask(taskId, reason, owner) {
+      const task = await getTask(taskId, owner);
       if (isTerminal(task.state)) throw finishedError(task);
       const error = new ConnectError(reason || "cancelled by request", Code.Canceled);
       const cancelled = await executor.record(
@@ -286,9 +305,12 @@ export function createEngine(options: EngineOptions): Engine {
       executor.abort(taskId, error);
       return cancelled.task;
     },
-    async *watchTask(taskId, afterSequence, signal) {
+    async *watchTask(taskId, afterSequence, signal, owner) {
       if (taskId === "") throw invalidField("task_id", "is required");
-      yield* watch(taskId, afterSequence, signal);
+      yield* watch(taskId, afterSequence, signal, async () => {
+        const found = await store.getTaskWithEvents(taskId, afterSequence);
+        return visible(found?.task, owner) ? found : undefined;
+      });
     },
     onEvent: (listener) => bus.subscribeAll(listener),
     drain: (graceMs) => executor.drain(graceMs),

@@ -1,7 +1,8 @@
 import type { TaskEvent } from "../../gen/noizylab/agent/v1/task_pb.js";
+import type { TaskTag } from "../store/store.js";
 
-/** TaskEventListener receives events as they are committed, with their task's type. */
-export type TaskEventListener = (event: TaskEvent, taskType: string) => void;
+/** TaskEventListener receives events as they are committed, with their task's type and key. */
+export type TaskEventListener = (event: TaskEvent, task: TaskTag) => void;
 
 /** EventBus fans committed task events out to the watchers of each task. */
 export interface EventBus {
@@ -10,12 +11,12 @@ export interface EventBus {
   /** subscribeAll calls listener with every event of every task from now on. */
   subscribeAll(listener: TaskEventListener): () => void;
   /** publish delivers a committed event to its task's listeners and to everyone's. */
-  publish(event: TaskEvent, taskType: string): void;
+  publish(event: TaskEvent, task: TaskTag): void;
   /**
    * remind delivers an event again to its task's listeners only, so they notice events they
    * may have missed (listeners of a task skip what they have seen and read holes from the store).
    */
-  remind(event: TaskEvent, taskType: string): void;
+  remind(event: TaskEvent, task: TaskTag): void;
   /** watchedTaskIds lists the tasks with listeners of their own. */
   watchedTaskIds(): string[];
 }
@@ -41,14 +42,14 @@ export function createEventBus(): EventBus {
       everything.add(listener);
       return () => everything.delete(listener);
     },
-    publish(event, taskType) {
-      for (const listener of everything) listener(event, taskType);
-      this.remind(event, taskType);
+    publish(event, task) {
+      for (const listener of everything) listener(event, task);
+      this.remind(event, task);
     },
-    remind(event, taskType) {
+    remind(event, task) {
       const set = listeners.get(event.taskId);
       if (set === undefined) return;
-      for (const listener of set) listener(event, taskType);
+      for (const listener of set) listener(event, task);
     },
     watchedTaskIds: () => [...listeners.keys()],
   };

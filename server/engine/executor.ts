@@ -144,7 +144,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     current?: Task,
   ) {
     const appended = await store.appendEvent(event, expected, leaseOwner, current);
-    if (appended) bus.publish(appended.event, appended.task.type);
+    if (appended) bus.publish(appended.event, appended.task);
     return appended;
   }
 
@@ -171,7 +171,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   async function takeOver(expiredBefore: number): Promise<void> {
     const taken = await store.takeOverTasks(expiredBefore, requeueOrFail);
-    for (const { event, task } of taken) bus.publish(event, task.type);
+    for (const { event, task } of taken) bus.publish(event, task);
   }
 
   /** beat renews this instance's leases, takes over expired ones and looks for queued work. */
@@ -282,12 +282,12 @@ export function createExecutor(options: ExecutorOptions): Executor {
       const { task, created } = inserted[index] as InsertedTask;
       const { event, ran } = items[index] as NewTask;
       if (!created) continue;
-      bus.publish(event, task.type);
+      bus.publish(event, task);
       if (ran === undefined) {
         wakeUp = true;
       } else {
-        bus.publish(ran.start, task.type);
-        bus.publish(ran.end, task.type);
+        bus.publish(ran.start, task);
+        bus.publish(ran.end, task);
       }
     }
     if (wakeUp) wake();
@@ -304,7 +304,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       });
       if (claimed.length < free && epoch === wakeEpoch) mayHaveQueued = false;
       for (const { event, task } of claimed) {
-        bus.publish(event, task.type);
+        bus.publish(event, task);
         start(task);
       }
       if (claimed.length < free) break;

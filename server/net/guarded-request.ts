@@ -111,9 +111,29 @@ interface Hop {
   readonly timings: Omit<Timings, "totalMs">;
 }
 
+// Headers that carry credentials, by name: the standard ones, and the usual custom spellings.
+const credentialHeader =
+  /^(authorization|proxy-authorization|cookie)$|token|key|secret|auth|session/i;
+
+/**
+ * headersAfterRedirect are the headers of the next hop: as they were, when it stays on the
+ * same origin (scheme, host and port); without any that carry credentials when it leaves it,
+ * as curl and browsers do (a redirect must not hand a caller's key to another host).
+ */
+export function headersAfterRedirect(
+  headers: Readonly<Record<string, string>>,
+  from: URL,
+  to: URL,
+): Readonly<Record<string, string>> {
+  if (from.origin === to.origin) return headers;
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => !credentialHeader.test(name)),
+  );
+}
+
 function send(
   url: URL,
-  request: OutgoingRequest,
+  headers: Readonly<Record<string, string>>,
   method: string,
   body: string | undefined,
   policy: AddressPolicy,
@@ -126,7 +146,7 @@ function send(
     let tlsAt = started;
     const client = (url.protocol === "https:" ? https : http).request(url, {
       method,
-      headers: request.headers,
+      headers,
       lookup: guardedLookup(policy, (at) => {
         dnsAt = at;
       }),
@@ -192,17 +212,20 @@ export async function guardedRequest(
   const started = performance.now();
   const signal = AbortSignal.any([request.signal, AbortSignal.timeout(request.timeoutMs)]);
   let url = targetOf(request.url, policy);
+  let headers = request.headers;
   let method = request.method;
   let body = request.body;
   try {
     for (let redirects = 0; ; redirects++) {
-      const hop = await send(url, request, method, body, policy, signal, performance.now());
+      const hop = await send(url, headers, method, body, policy, signal, performance.now());
       const { response } = hop;
       const location = response.headers.location;
       const status = response.statusCode ?? 0;
       if (redirectStatuses.has(status) && location && redirects < request.maxRedirects) {
         response.resume();
-        url = targetOf(new URL(location, url).href, policy);
+        const next = targetOf(new URL(location, url).href, policy);
+        headers = headersAfterRedirect(headers, url, next);
+        url = next;
         if (status === 303) {
           method = "GET";
           body = undefined;

@@ -18,8 +18,16 @@ export type ChannelListener = (event: ChannelEvent) => void;
  * channel. Subscribers share each event object, so it is encoded once however many get it.
  */
 export interface ChannelHub {
-  /** subscribe starts delivering a channel's events; returns the unsubscribe. */
-  subscribe(channel: Channel | undefined, listener: ChannelListener, path?: string): () => void;
+  /**
+   * subscribe starts delivering a channel's events; returns the unsubscribe. With an owner,
+   * only the events of that API key's tasks are delivered.
+   */
+  subscribe(
+    channel: Channel | undefined,
+    listener: ChannelListener,
+    path?: string,
+    owner?: string,
+  ): () => void;
   /** The number of open subscriptions. */
   readonly subscriptionCount: number;
   /** close stops the metrics timer and drops every subscription. */
@@ -40,16 +48,26 @@ export interface ChannelHubOptions {
   readonly onError: (error: unknown) => void;
 }
 
+/** Subscriber is a listener, and the API key whose task events alone it gets, if limited. */
+interface Subscriber {
+  readonly listener: ChannelListener;
+  readonly owner: string | undefined;
+}
+
 /** createChannelHub makes the hub and starts listening to the engine's events. */
 export function createChannelHub(options: ChannelHubOptions): ChannelHub {
-  // Listeners by routing key: "all", "task:<id>", "type:<type>", "metrics" and "audit".
-  const routes = new Map<string, Set<ChannelListener>>();
+  // Subscribers by routing key: "all", "task:<id>", "type:<type>", "metrics" and "audit".
+  const routes = new Map<string, Set<Subscriber>>();
   let count = 0;
   let metricsTimer: NodeJS.Timeout | undefined;
 
-  function deliver(key: string, event: ChannelEvent): void {
-    const listeners = routes.get(key);
-    if (listeners) for (const listener of listeners) listener(event);
+  /** deliver hands an event to a route's subscribers; a task's, to those who may see it. */
+  function deliver(key: string, event: ChannelEvent, taskKeyId?: string): void {
+    const subscribers = routes.get(key);
+    if (subscribers === undefined) return;
+    for (const { listener, owner } of subscribers) {
+      if (owner === undefined || owner === taskKeyId) listener(event);
+    }
   }
 
   // The audit source is followed only while someone subscribes: other instances' events
@@ -62,15 +80,15 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
         create(ChannelEventSchema, { payload: { case: "auditEvent", value: auditEvent } }),
       ),
     );
-  const stopEvents = options.taskEvents((taskEvent, taskType) => {
+  const stopEvents = options.taskEvents((taskEvent, { type: taskType, keyId }) => {
     if (routes.size === 0) return;
     const event = create(ChannelEventSchema, {
       payload: { case: "taskEvent", value: taskEvent },
       taskType,
     });
-    deliver("all", event);
-    deliver(`task:${taskEvent.taskId}`, event);
-    deliver(`type:${taskType}`, event);
+    deliver("all", event, keyId);
+    deliver(`task:${taskEvent.taskId}`, event, keyId);
+    deliver(`type:${taskType}`, event, keyId);
   });
 
   function publishMetrics(): void {
@@ -112,14 +130,15 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
   }
 
   return {
-    subscribe(channel, listener, path = "channel") {
+    subscribe(channel, listener, path = "channel", owner = undefined) {
       const key = keyOf(channel, path);
-      let listeners = routes.get(key);
-      if (listeners === undefined) {
-        listeners = new Set();
-        routes.set(key, listeners);
+      let subscribers = routes.get(key);
+      if (subscribers === undefined) {
+        subscribers = new Set();
+        routes.set(key, subscribers);
       }
-      listeners.add(listener);
+      const subscriber = { listener, owner };
+      subscribers.add(subscriber);
       count++;
       if (key === "metrics" && metricsTimer === undefined) {
         metricsTimer = setInterval(publishMetrics, options.metricsIntervalMs);
@@ -131,8 +150,8 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
         if (!open) return;
         open = false;
         count--;
-        listeners.delete(listener);
-        if (listeners.size > 0) return;
+        subscribers.delete(subscriber);
+        if (subscribers.size > 0) return;
         routes.delete(key);
         if (key === "metrics") {
           clearInterval(metricsTimer);

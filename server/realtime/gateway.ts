@@ -1,15 +1,15 @@
-import type { IncomingMessage } from "node:http";
+import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Registry } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { Code, type ConnectError } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
+import type { ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import { WebSocketServer } from "ws";
 import type { RealtimeStats } from "../../gen/noizylab/agent/v1/channel_pb.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { Engine } from "../engine/engine.js";
 import { keyFromHeaders } from "../security/api-keys.js";
-import { asRefusal, type Door } from "../security/door.js";
+import { asRefusal, type Door, type Refusal } from "../security/door.js";
 import type { Peer } from "../security/network-rules.js";
 import type { ChannelHub } from "./channel-hub.js";
 import { binarySubprotocol, jsonSubprotocol } from "./frame-codec.js";
@@ -40,12 +40,17 @@ export interface GatewayOptions {
 
 type Audit = (peer: Peer, keyId: string, error?: ConnectError) => void;
 
-/** refuseUpgrade answers a refused WebSocket upgrade with its HTTP status and reason. */
-function refuseUpgrade(socket: Duplex, error: ConnectError): void {
-  const status = error.code === Code.PermissionDenied ? "403 Forbidden" : "401 Unauthorized";
+/**
+ * refuseUpgrade answers a refused WebSocket upgrade with the HTTP status of its code (401,
+ * 403, 429 with retry-after, 503…), its reason, and its extra headers.
+ */
+function refuseUpgrade(socket: Duplex, refusal: Refusal): void {
+  const { error, headers } = refusal;
+  const status = codeToHttpStatus(error.code);
   const body = `${error.rawMessage}\n`;
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
   socket.end(
-    `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\ncontent-type: text/plain\r\n${extra.join("")}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 
@@ -142,7 +147,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       } catch (error) {
         const refusal = asRefusal(error);
         audit(refusal.peer, refusal.keyId, refusal.error);
-        refuseUpgrade(socket, refusal.error);
+        refuseUpgrade(socket, refusal);
         return;
       }
       server.handleUpgrade(request, socket, head, (ws) => {

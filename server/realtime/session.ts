@@ -12,7 +12,13 @@ import {
 } from "../../gen/noizylab/agent/v1/realtime_pb.js";
 import { SubmitResponseSchema } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import type { Engine } from "../engine/engine.js";
-import { type Caller, channelScope, hasScope, scopeName } from "../security/scopes.js";
+import {
+  type Caller,
+  channelScope,
+  hasScope,
+  readableTasksOf,
+  scopeName,
+} from "../security/scopes.js";
 import { isTerminal } from "../store/task-projection.js";
 import type { ChannelHub } from "./channel-hub.js";
 import {
@@ -337,6 +343,7 @@ export class Session {
       channel,
       (event) => this.write(encodeEventFrame(event, id, format, types)),
       "subscribe.channel",
+      readableTasksOf(this.caller),
     );
     this.subscriptions.set(id, unsubscribe);
     this.send({ requestId, kind: { case: "subscribed", value: { subscriptionId: id, channel } } });

@@ -564,3 +564,47 @@ describe("the audit row of a call on the fast path", () => {
     }
   });
 });
+
+describe("a signed Connect GET", () => {
+  it("is signed over the message its query carries, which cannot be swapped", async () => {
+    const server = await startTestAgent();
+    try {
+      const key = await keyWith(server, [Scope.TASKS_READ], true);
+      const { keyId, secret } = parseKey(key) ?? { keyId: "", secret: "" };
+      const path = "/noizylab.agent.v1.TaskService/GetTask";
+      const get = async (signedMessage: string, sentMessage: string) => {
+        const fields = {
+          keyId,
+          timestamp: Math.floor(Date.now() / 1000),
+          nonce: newNonce(),
+          path,
+          bodySha256: await sha256Hex(new TextEncoder().encode(signedMessage)),
+        };
+        const query = new URLSearchParams({
+          connect: "v1",
+          encoding: "json",
+          message: sentMessage,
+        });
+        const response = await fetch(new URL(`${path}?${query}`, server.url), {
+          headers: {
+            ...bearer(key),
+            [signatureHeaders.keyId]: keyId,
+            [signatureHeaders.timestamp]: String(fields.timestamp),
+            [signatureHeaders.nonce]: fields.nonce,
+            [signatureHeaders.signature]: await signFields(await deriveSigningKey(secret), fields),
+          },
+        });
+        return (await response.json()) as { code: string; message: string };
+      };
+      const mine = '{"taskId":"0192a1b2-0000-7000-8000-000000000001"}';
+      const theirs = '{"taskId":"0192a1b2-0000-7000-8000-000000000002"}';
+      expect(await get(mine, mine)).toMatchObject({ code: "not_found" });
+      expect(await get(mine, theirs)).toEqual({
+        code: "unauthenticated",
+        message: "bad request signature: the signature does not match the request",
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -58,8 +58,24 @@ export interface KeyManager {
   bootstrap(dataDir: string): Promise<string | undefined>;
 }
 
+/** checkRateLimit refuses a key's rate limit that would not limit: none is unlimited. */
+function checkRateLimit({ perSecond, burst }: RateLimit): void {
+  if (!Number.isFinite(perSecond) || perSecond <= 0 || perSecond > maxRatePerSecond) {
+    throw invalidField(
+      "rate_limit.per_second",
+      `must be more than 0 and at most ${maxRatePerSecond}, got ${perSecond}`,
+    );
+  }
+  if (!Number.isInteger(burst) || burst < 1 || burst > maxRatePerSecond) {
+    throw invalidField("rate_limit.burst", `must be 1 to ${maxRatePerSecond}, got ${burst}`);
+  }
+}
+
 /** How many checked keys are remembered at most. */
 const maxCheckedKeys = 10_000;
+
+/** The highest rate and burst a key may be given (the server's own settings allow as much). */
+const maxRatePerSecond = 1_000_000;
 
 const unauthenticated = (message: string) => new ConnectError(message, Code.Unauthenticated);
 
@@ -74,6 +90,7 @@ export function createKeyManager(keys: KeyStore): KeyManager {
     }
     if (expiresAt !== undefined && expiresAt <= Date.now())
       throw invalidField("expires_at", "must be in the future");
+    if (rateLimit !== undefined) checkRateLimit(rateLimit);
     const made = generateKey();
     const stored: StoredKey = {
       keyId: made.keyId,
@@ -161,7 +178,7 @@ export function createKeyManager(keys: KeyStore): KeyManager {
       if ((await keys.count()) > 0) return undefined;
       const { key } = await create({ name: "admin (made at first start)", scopes: [Scope.ADMIN] });
       const path = join(dataDir, "admin.key");
-      mkdirSync(dataDir, { recursive: true });
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       writeFileSync(path, `${key}\n`, { mode: 0o600 });
       return path;
     },

@@ -63,15 +63,32 @@ export function hasScope(caller: Caller, scope: Scope): boolean {
   return caller.scopes.has(Scope.ADMIN) || caller.scopes.has(scope);
 }
 
-/** scopeName is a scope as people write it: SCOPE_TASKS_SUBMIT is "tasks:submit". */
+/** scopeName is a scope as people write it: SCOPE_TASKS_READ_ALL is "tasks:read:all". */
 export function scopeName(scope: Scope): string {
-  return (Scope[scope] ?? String(scope)).toLowerCase().replace("_", ":");
+  return (Scope[scope] ?? String(scope)).toLowerCase().replaceAll("_", ":");
 }
 
-/** parseScope reads a scope as people write it ("tasks:submit", "admin"). */
+/** parseScope reads a scope as people write it ("tasks:submit", "tasks:read:all", "admin"). */
 export function parseScope(name: string): Scope | undefined {
-  const value = Scope[name.toUpperCase().replace(":", "_") as keyof typeof Scope];
+  const value = Scope[name.toUpperCase().replaceAll(":", "_") as keyof typeof Scope];
   return typeof value === "number" && value !== Scope.UNSPECIFIED ? value : undefined;
+}
+
+/**
+ * readableTasksOf is the key whose tasks alone a caller may read and watch: its own, unless it
+ * holds tasks:read:all (or admin); undefined when it may read every key's (an open path's
+ * caller too, as the operator opened it to everyone).
+ */
+export function readableTasksOf(caller: Caller | undefined): string | undefined {
+  return caller && !hasScope(caller, Scope.TASKS_READ_ALL) ? caller.keyId : undefined;
+}
+
+/**
+ * cancellableTasksOf is the key whose tasks alone a caller may cancel: its own, unless it is
+ * an admin; undefined when it may cancel every key's.
+ */
+export function cancellableTasksOf(caller: Caller | undefined): string | undefined {
+  return caller && !hasScope(caller, Scope.ADMIN) ? caller.keyId : undefined;
 }
 
 /** channelScope is the scope a channel needs: metrics:read, admin for the audit stream, else tasks:read. */

@@ -78,6 +78,19 @@ export async function verifySignature(options: VerifyOptions): Promise<void> {
   }
 }
 
+/**
+ * connectGetMessage is the message a Connect GET carries in its query (`message`, in
+ * base64url when `base64=1`): the bytes a POST of the same call would carry as its body, and
+ * so the bytes its signature covers.
+ */
+export function connectGetMessage(target: string): Uint8Array {
+  const query = new URL(target, "http://localhost").searchParams;
+  const message = query.get("message") ?? "";
+  return query.get("base64") === "1"
+    ? Buffer.from(message, "base64url")
+    : Buffer.from(message, "utf8");
+}
+
 /** readBody collects a request body up to a limit; past it, ResourceExhausted. */
 export async function readBody(
   body: AsyncIterable<Uint8Array>,

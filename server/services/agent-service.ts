@@ -7,7 +7,7 @@ import { AsyncQueue } from "../lib/async-queue.js";
 import type { PluginHost } from "../plugins/plugin-host.js";
 import type { ChannelHub } from "../realtime/channel-hub.js";
 import { kCaller } from "../security/context.js";
-import { channelScope, hasScope, scopeName } from "../security/scopes.js";
+import { channelScope, hasScope, readableTasksOf, scopeName } from "../security/scopes.js";
 import type { AuditStore } from "../store/audit-store.js";
 import type { TaskRegistry } from "../tasks/registry.js";
 import { checkRange, invalidField } from "../tasks/task-errors.js";
@@ -101,7 +101,9 @@ export function createAgentService(options: AgentServiceOptions): ServiceImpl<ty
           const listener = (event: ChannelEvent) => {
             overflowed ||= !queue.push(event);
           };
-          unsubscribes.push(options.hub.subscribe(channel, listener, `channels[${index}]`));
+          unsubscribes.push(
+            options.hub.subscribe(channel, listener, `channels[${index}]`, readableTasksOf(caller)),
+          );
         });
         for (;;) {
           if (overflowed) {

@@ -29,7 +29,12 @@ import {
   refusalAnswer,
   writeRefusal,
 } from "../security/refusal-response.js";
-import { isSigned, readBody, verifySignature } from "../security/signature-verifier.js";
+import {
+  connectGetMessage,
+  isSigned,
+  readBody,
+  verifySignature,
+} from "../security/signature-verifier.js";
 import type { KeyStore } from "../store/key-store.js";
 import { createCors } from "./cors.js";
 import { type FastExchange, Http1Exchange, Http2Exchange } from "./fast-exchange.js";
@@ -196,7 +201,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
           caller,
           path,
           headers: request.headers,
-          body: received,
+          // A Connect GET carries its message in the query: the signature covers it there.
+          body: request.method === "GET" ? connectGetMessage(request.url ?? "") : received,
           keys: options.keys,
           now: Math.floor(Date.now() / 1000),
         });

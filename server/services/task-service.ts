@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { ConnectError } from "@connectrpc/connect";
+import type { Task } from "../../gen/noizylab/agent/v1/task_pb.js";
 import {
   type ListTasksRequest,
   SubmitBatchResultSchema,
@@ -10,7 +11,8 @@ import {
 } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import type { Engine } from "../engine/engine.js";
 import { taskErrorOf } from "../engine/task-events.js";
-import { kCaller } from "../security/context.js";
+import { kAudit, kCaller } from "../security/context.js";
+import { cancellableTasksOf, readableTasksOf } from "../security/scopes.js";
 import type { TaskQuery } from "../store/store.js";
 import { checkRange, invalidField } from "../tasks/task-errors.js";
 
@@ -48,7 +50,19 @@ function queryOf(request: ListTasksRequest, maxPageSize: number): TaskQuery {
   };
 }
 
-/** createTaskService translates TaskService RPCs into engine calls. */
+/** noteOwner names in the call's audit event the key of a task that is not the caller's own. */
+function noteOwner(context: HandlerContext, task: Task): void {
+  const caller = context.values.get(kCaller);
+  if (caller && task.keyId !== caller.keyId) {
+    context.values.get(kAudit).taskOwnerKeyId = task.keyId;
+  }
+}
+
+/**
+ * createTaskService translates TaskService RPCs into engine calls. A key reads, watches and
+ * cancels its own tasks; another key's task is not found, unless the caller holds
+ * tasks:read:all (to read and watch it) or admin (to cancel it too).
+ */
 export function createTaskService(options: TaskServiceOptions): ServiceImpl<typeof TaskService> {
   const { engine } = options;
   return {
@@ -82,11 +96,17 @@ export function createTaskService(options: TaskServiceOptions): ServiceImpl<type
         ),
       };
     },
-    async getTask(request) {
-      return { task: await engine.getTask(request.taskId) };
+    async getTask(request, context) {
+      const owner = readableTasksOf(context.values.get(kCaller));
+      const task = await engine.getTask(request.taskId, owner);
+      noteOwner(context, task);
+      return { task };
     },
-    async listTasks(request) {
-      const query = queryOf(request, options.maxPageSize);
+    async listTasks(request, context) {
+      const query = {
+        ...queryOf(request, options.maxPageSize),
+        keyId: readableTasksOf(context.values.get(kCaller)),
+      };
       // One extra row tells whether another page follows.
       const tasks = await engine.listTasks({ ...query, limit: query.limit + 1 });
       const page = tasks.slice(0, query.limit);
@@ -97,16 +117,26 @@ export function createTaskService(options: TaskServiceOptions): ServiceImpl<type
       };
     },
     async *watchTask(request, context) {
+      const caller = context.values.get(kCaller);
+      const owner = readableTasksOf(caller);
+      // A server stream's request is not seen by the audit interceptor: the task is named here.
+      context.values.get(kAudit).taskId = request.taskId;
+      // A caller who may watch every key's task says in its audit event whose it watched.
+      if (caller && owner === undefined) noteOwner(context, await engine.getTask(request.taskId));
       for await (const event of engine.watchTask(
         request.taskId,
         request.afterSequence,
         context.signal,
+        owner,
       )) {
         yield { event };
       }
     },
-    async cancelTask(request) {
-      return { task: await engine.cancelTask(request.taskId, request.reason) };
+    async cancelTask(request, context) {
+      const owner = cancellableTasksOf(context.values.get(kCaller));
+      const task = await engine.cancelTask(request.taskId, request.reason, owner);
+      noteOwner(context, task);
+      return { task };
     },
   };
 }

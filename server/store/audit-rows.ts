@@ -19,6 +19,7 @@ export interface AuditRow {
   bytes_in: number;
   bytes_out: number;
   reason: string;
+  task_owner_key_id: string;
 }
 
 /** eventFromRow reads an audit event from its row. */
@@ -38,5 +39,6 @@ export function eventFromRow(row: AuditRow): AuditEvent {
     bytesIn: BigInt(row.bytes_in),
     bytesOut: BigInt(row.bytes_out),
     reason: row.reason,
+    taskOwnerKeyId: row.task_owner_key_id,
   });
 }

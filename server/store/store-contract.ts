@@ -23,7 +23,12 @@ import type { NewTask, Store } from "./store.js";
 
 /** newTask is a queued echo task with its first event, as the engine makes them. */
 export function newTask(
-  overrides: { priority?: number; idempotencyKey?: string; createdAtMs?: number } = {},
+  overrides: {
+    priority?: number;
+    idempotencyKey?: string;
+    createdAtMs?: number;
+    keyId?: string;
+  } = {},
 ): NewTask {
   const id = uuidV7();
   const createdAt = timestampFromMs(overrides.createdAtMs ?? Date.now());
@@ -34,6 +39,7 @@ export function newTask(
     state: TaskState.QUEUED,
     priority: overrides.priority ?? 50,
     idempotencyKey: overrides.idempotencyKey ?? "",
+    keyId: overrides.keyId ?? "",
     timeoutMs: 1_000,
     createdAt,
     lastSequence: 1n,
@@ -84,6 +90,29 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(a?.created).toBe(true);
       expect(b).toMatchObject({ created: false, task: { id: first.task.id } });
       expect(c).toMatchObject({ created: false, task: { id: first.task.id } });
+      await store.close();
+    });
+
+    it("scopes idempotency keys to the API key that submitted the task", async () => {
+      const store = await open();
+      const [a, b, again] = await store.insertTasks([
+        newTask({ idempotencyKey: "invoice-42", keyId: "aaaaaaaaaaaa" }),
+        newTask({ idempotencyKey: "invoice-42", keyId: "bbbbbbbbbbbb" }),
+        newTask({ idempotencyKey: "invoice-42", keyId: "bbbbbbbbbbbb" }),
+      ]);
+      expect(a).toMatchObject({ created: true, task: { keyId: "aaaaaaaaaaaa" } });
+      expect(b).toMatchObject({ created: true, task: { keyId: "bbbbbbbbbbbb" } });
+      expect(again).toMatchObject({ created: false, task: { id: b?.task.id } });
+      // Each reads back with the idempotency key as its caller gave it.
+      expect((await store.getTask(a?.task.id ?? ""))?.idempotencyKey).toBe("invoice-42");
+      const mine = await store.listTasks({
+        states: [],
+        types: [],
+        keyId: "bbbbbbbbbbbb",
+        limit: 10,
+      });
+      expect(mine.map((task) => task.id)).toEqual([b?.task.id]);
+      expect(mine[0]?.idempotencyKey).toBe("invoice-42");
       await store.close();
     });
 

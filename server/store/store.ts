@@ -31,6 +31,8 @@ export interface InsertedTask {
 export interface TaskQuery {
   readonly states: readonly TaskState[];
   readonly types: readonly string[];
+  /** Only tasks of this API key; every key's when undefined. */
+  readonly keyId?: string | undefined;
   /** Milliseconds since the epoch, inclusive. */
   readonly createdAfter?: number | undefined;
   /** Milliseconds since the epoch, exclusive. */
@@ -71,8 +73,11 @@ export interface Lease {
   readonly expiresAt: number;
 }
 
-/** CommittedEventListener receives a committed event with its task's type. */
-export type CommittedEventListener = (event: TaskEvent, taskType: string) => void;
+/** TaskTag is what listeners learn of an event's task besides its id: its type, and its key. */
+export type TaskTag = Pick<Task, "type" | "keyId">;
+
+/** CommittedEventListener receives a committed event with its task's tag. */
+export type CommittedEventListener = (event: TaskEvent, task: TaskTag) => void;
 
 /**
  * Store is the durable record of tasks and their events. Every method commits before its

@@ -37,6 +37,15 @@ export interface LeasedTaskRow extends TaskRow {
   lease_expires_at: number | null;
 }
 
+/**
+ * scopedIdempotencyKey is an idempotency key as its column holds it: prefixed with the id of
+ * the API key that submitted the task, so that the same idempotency key from two API keys
+ * names two tasks. (Key ids never hold a colon.)
+ */
+export function scopedIdempotencyKey(keyId: string, idempotencyKey: string): string {
+  return `${keyId}:${idempotencyKey}`;
+}
+
 /** taskFromRow reads a task from its row. */
 export function taskFromRow(row: TaskRow): Task {
   return create(TaskSchema, {
@@ -47,7 +56,7 @@ export function taskFromRow(row: TaskRow): Task {
     progress: row.progress,
     progressNote: row.progress_note,
     priority: row.priority,
-    idempotencyKey: row.idempotency_key ?? "",
+    idempotencyKey: row.idempotency_key?.slice(row.key_id.length + 1) ?? "",
     attempts: row.attempts,
     timeoutMs: row.timeout_ms,
     createdAt: timestampFromMs(row.created_at),
@@ -103,7 +112,8 @@ export function rowFromTask(task: Task, spec: Uint8Array): TaskRow {
     type: task.type,
     spec,
     priority: task.priority,
-    idempotency_key: task.idempotencyKey === "" ? null : task.idempotencyKey,
+    idempotency_key:
+      task.idempotencyKey === "" ? null : scopedIdempotencyKey(task.keyId, task.idempotencyKey),
     timeout_ms: task.timeoutMs,
     created_at: task.createdAt ? timestampMs(task.createdAt) : Date.now(),
     key_id: task.keyId,

@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
@@ -15,6 +15,9 @@ import { testContext } from "./task-testing.js";
 let server: Server;
 let base = "";
 let port = 0;
+let other: Server;
+let otherPort = 0;
+const recorded: IncomingHttpHeaders[] = [];
 beforeAll(async () => {
   server = createServer(async (request, response) => {
     switch (request.url) {
@@ -39,6 +42,10 @@ beforeAll(async () => {
         response.writeHead(302, { location: `http://127.0.0.2:${port}/ok` });
         response.end();
         return;
+      case "/redirect-away":
+        response.writeHead(302, { location: `http://127.0.0.2:${otherPort}/record` });
+        response.end();
+        return;
       case "/big":
         response.writeHead(200, { "content-type": "text/plain" });
         response.end("x".repeat(200 * 1024));
@@ -51,10 +58,24 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as AddressInfo).port;
   base = `http://127.0.0.1:${port}`;
+  // Another host: it bounces to itself, and records the headers that reach it.
+  other = createServer((request, response) => {
+    if (request.url === "/bounce") {
+      response.writeHead(302, { location: "/record" });
+      response.end();
+      return;
+    }
+    recorded.push(request.headers);
+    response.end("ok");
+  });
+  await new Promise<void>((resolve) => other.listen(0, "127.0.0.2", resolve));
+  otherPort = (other.address() as AddressInfo).port;
 });
 afterAll(() => {
   server.closeAllConnections();
   server.close();
+  other.closeAllConnections();
+  other.close();
 });
 
 type Endpoint = MessageInitShape<typeof ApiEndpointSchema>;
@@ -140,6 +161,32 @@ describe("api-tester task", () => {
     expect(result.results[0]?.error).toBe(
       `127.0.0.2:${port} is 127.0.0.2, an internal address: refused (an operator may allow it with fetchAllow)`,
     );
+  });
+
+  it("keeps the caller's credentials on its own host only: a redirect elsewhere drops them", async () => {
+    const headers = {
+      authorization: "Bearer secret",
+      "x-api-key": "secret",
+      cookie: "session=secret",
+      "x-trace": "kept",
+    };
+    const allow = ["127.0.0.1", "127.0.0.2"];
+    recorded.length = 0;
+    const { result } = await test(
+      [
+        { url: `http://127.0.0.2:${otherPort}/bounce`, headers },
+        { url: `${base}/redirect-away`, headers },
+      ],
+      allow,
+      1,
+    );
+    expect(result.results.map((r) => r.status)).toEqual([200, 200]);
+    expect(recorded).toHaveLength(2);
+    expect(recorded[0]).toMatchObject(headers);
+    expect(recorded[1]).toMatchObject({ "x-trace": "kept" });
+    for (const name of ["authorization", "x-api-key", "cookie"]) {
+      expect(recorded[1]).not.toHaveProperty(name);
+    }
   });
 
   it("refuses bad input at submit, naming the field", () => {

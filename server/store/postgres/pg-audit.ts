@@ -19,9 +19,10 @@ const columns = [
   "bytes_in",
   "bytes_out",
   "reason",
+  "task_owner_key_id",
 ];
 
-/** A statement holds at most 65,535 parameters: 1,000 rows of 14 columns stay well below. */
+/** A statement holds at most 65,535 parameters: 1,000 rows of 15 columns stay well below. */
 const rowsPerStatement = 1_000;
 
 function valuesOf(event: AuditEvent): unknown[] {
@@ -40,6 +41,7 @@ function valuesOf(event: AuditEvent): unknown[] {
     Number(event.bytesIn),
     Number(event.bytesOut),
     event.reason,
+    event.taskOwnerKeyId,
   ];
 }
 

@@ -156,6 +156,15 @@ export const migrations: readonly string[] = [
     RETURN 0;
   END $$;
   `,
+  // Tasks belong to the API key that submitted them: idempotency keys are scoped by it (see
+  // scopedIdempotencyKey), a key lists its own tasks, and the audit trail names the owner of
+  // a task another key acted on.
+  `
+  UPDATE tasks SET idempotency_key = key_id || ':' || idempotency_key
+    WHERE idempotency_key IS NOT NULL;
+  CREATE INDEX tasks_by_key ON tasks (key_id, id);
+  ALTER TABLE audit_events ADD COLUMN task_owner_key_id text NOT NULL DEFAULT '';
+  `,
 ];
 
 /** lockId is the advisory lock instances take so that only one migrates at a time. */

@@ -21,6 +21,7 @@ import {
   eventValues,
   type LeasedTaskRow,
   rowFromTask,
+  scopedIdempotencyKey,
   type TaskRow,
   taskColumns,
   taskFromRow,
@@ -72,7 +73,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     if (notice === undefined) return;
     const [event] =
       "event" in notice ? [notice.event] : await listEvents(notice.taskId, notice.sequence - 1n);
-    if (event) for (const listener of remoteListeners) listener(event, notice.taskType);
+    if (event) for (const listener of remoteListeners) listener(event, notice.task);
   }
 
   const audit = createPgAuditStore(db, instanceId);
@@ -163,7 +164,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
       Number(event.sequence),
       bytes,
       eventChannel,
-      eventNotice(instanceId, event, bytes, task.type),
+      eventNotice(instanceId, event, bytes, task),
     ]);
     return applied.length === 1 ? { task, event } : undefined;
   }
@@ -194,7 +195,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
         Number(event.sequence),
         bytes,
         eventChannel,
-        eventNotice(instanceId, event, bytes, task.type),
+        eventNotice(instanceId, event, bytes, task),
       ]);
       if (created.length === 1) {
         for (const next of ran ? [ran.start, ran.end] : []) {
@@ -206,7 +207,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
         continue;
       }
       const [existing] = await query<TaskRow>("SELECT * FROM tasks WHERE idempotency_key = $1", [
-        task.idempotencyKey,
+        scopedIdempotencyKey(task.keyId, task.idempotencyKey),
       ]);
       if (existing === undefined) throw new Error(`task ${task.id} was neither inserted nor found`);
       inserted.push({ task: taskFromRow(existing), created: false });
@@ -246,6 +247,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
       };
       if (query.states.length > 0) add("state = ANY(?)", query.states);
       if (query.types.length > 0) add("type = ANY(?)", query.types);
+      if (query.keyId !== undefined) add("key_id = ?", query.keyId);
       if (query.createdAfter !== undefined) add("created_at >= ?", query.createdAfter);
       if (query.createdBefore !== undefined) add("created_at < ?", query.createdBefore);
       if (query.beforeId !== undefined) add("id < ?", query.beforeId);

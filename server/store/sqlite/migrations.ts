@@ -121,4 +121,13 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE tasks ADD COLUMN events_stored INTEGER NOT NULL DEFAULT 1;
   `,
+  // Tasks belong to the API key that submitted them: idempotency keys are scoped by it (see
+  // scopedIdempotencyKey), a key lists its own tasks, and the audit trail names the owner of
+  // a task another key acted on.
+  `
+  UPDATE tasks SET idempotency_key = key_id || ':' || idempotency_key
+    WHERE idempotency_key IS NOT NULL;
+  CREATE INDEX tasks_by_key ON tasks (key_id, id);
+  ALTER TABLE audit_events ADD COLUMN task_owner_key_id TEXT NOT NULL DEFAULT '';
+  `,
 ];

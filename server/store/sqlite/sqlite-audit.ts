@@ -12,9 +12,9 @@ import type { WriteBatcher } from "./write-batcher.js";
 export function createSqliteAuditStore(db: Database.Database, write: WriteBatcher): AuditStore {
   const insert = db.prepare(
     `INSERT INTO audit_events (time, key_id, procedure, task_type, task_id, peer_ip, country, user_agent,
-       protocol, code, duration_ms, bytes_in, bytes_out, reason)
+       protocol, code, duration_ms, bytes_in, bytes_out, reason, task_owner_key_id)
      VALUES (@time, @keyId, @procedure, @taskType, @taskId, @peerIp, @country, @userAgent,
-       @protocol, @code, @durationMs, @bytesIn, @bytesOut, @reason)`,
+       @protocol, @code, @durationMs, @bytesIn, @bytesOut, @reason, @taskOwnerKeyId)`,
   );
   const insertAll = (events: readonly AuditEvent[]) => {
     for (const event of events) {

@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -213,5 +213,44 @@ describe("SQLite store", () => {
     expect(await reopened.countBacklog("k1")).toEqual({ queued: 2, unfinishedOfKey: 2 });
     expect(await reopened.countTasks(TaskState.RUNNING)).toBe(1);
     await reopened.close();
+  });
+
+  it("keeps an earlier version's idempotency keys, scoped to the keys that submitted them", async () => {
+    const path = join(dir, "before-scoped.db");
+    // The file as the version before left it: its migrations up to the scoping, and a task
+    // whose idempotency key it wrote as it came.
+    const before = new Database(path);
+    before.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY) STRICT");
+    migrations.slice(0, 7).forEach((sql, index) => {
+      before.exec(sql);
+      before.prepare("INSERT INTO schema_migrations (version) VALUES (?)").run(index + 1);
+    });
+    const item = newTask({ idempotencyKey: "invoice-42", keyId: "aaaaaaaaaaaa" });
+    before
+      .prepare(
+        `INSERT INTO tasks (${taskColumns.join(", ")}) VALUES (${taskColumns.map((c) => `@${c}`).join(", ")})`,
+      )
+      .run({ ...rowFromTask(item.task, item.spec), idempotency_key: "invoice-42" });
+    before.close();
+    const store = createSqliteStore({ path });
+    expect((await store.getTask(item.task.id))?.idempotencyKey).toBe("invoice-42");
+    const [again, other] = await store.insertTasks([
+      newTask({ idempotencyKey: "invoice-42", keyId: "aaaaaaaaaaaa" }),
+      newTask({ idempotencyKey: "invoice-42", keyId: "bbbbbbbbbbbb" }),
+    ]);
+    expect(again).toMatchObject({ created: false, task: { id: item.task.id } });
+    expect(other?.created).toBe(true);
+    await store.close();
+  });
+
+  it("creates its file for its owner alone, in a directory for its owner alone", async () => {
+    const path = join(dir, "private", "cloudagent.db");
+    const store = createSqliteStore({ path });
+    await store.insertTasks([newTask()]);
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+      expect((statSync(file).mode & 0o777).toString(8)).toBe("600");
+    }
+    expect((statSync(join(dir, "private")).mode & 0o777).toString(8)).toBe("700");
+    await store.close();
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
@@ -19,6 +19,7 @@ import {
   type LeasedTaskRow,
   leasedTaskColumns,
   rowFromTask,
+  scopedIdempotencyKey,
   type TaskRow,
   taskColumns,
   taskFromRow,
@@ -91,7 +92,12 @@ function migrate(db: Database.Database): void {
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   const inMemory = options.path === ":memory:";
-  if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
+  if (!inMemory) {
+    // The file holds every task, the audit trail and the keys' hashes: its owner's alone.
+    // SQLite gives its log and shared-memory files the database file's mode.
+    mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(options.path, "a", 0o600));
+  }
   const db = new Database(options.path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
@@ -238,7 +244,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   function insertTasks(moves: StateMove[], tasks: readonly NewTask[]): InsertedTask[] {
     return tasks.map(({ task: queued, spec, event, ran }) => {
       const existing =
-        queued.idempotencyKey === "" ? undefined : selectByKey.get(queued.idempotencyKey);
+        queued.idempotencyKey === ""
+          ? undefined
+          : selectByKey.get(scopedIdempotencyKey(queued.keyId, queued.idempotencyKey));
       if (existing) return { task: taskFromRow(existing), created: false };
       const events = ran ? [event, ran.start, ran.end] : [event];
       let task = queued;
@@ -337,6 +345,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       if (query.types.length > 0) {
         where.push(`type IN (${query.types.map(() => "?").join(", ")})`);
         params.push(...query.types);
+      }
+      if (query.keyId !== undefined) {
+        where.push("key_id = ?");
+        params.push(query.keyId);
       }
       if (query.createdAfter !== undefined) {
         where.push("created_at >= ?");

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file noizylab/agent/v1/audit.proto.
  */
 export const file_noizylab_agent_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("Ch1ub2l6eWxhYi9hZ2VudC92MS9hdWRpdC5wcm90bxIRbm9penlsYWIuYWdlbnQudjEinQIKCkF1ZGl0RXZlbnQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAIgASgJEhEKCXByb2NlZHVyZRgDIAEoCRIRCgl0YXNrX3R5cGUYBCABKAkSDwoHdGFza19pZBgFIAEoCRIPCgdwZWVyX2lwGAYgASgJEg8KB2NvdW50cnkYByABKAkSEgoKdXNlcl9hZ2VudBgIIAEoCRIQCghwcm90b2NvbBgJIAEoCRIMCgRjb2RlGAogASgJEhMKC2R1cmF0aW9uX21zGAsgASgNEhAKCGJ5dGVzX2luGAwgASgEEhEKCWJ5dGVzX291dBgNIAEoBBIOCgZyZWFzb24YDiABKAliBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1ub2l6eWxhYi9hZ2VudC92MS9hdWRpdC5wcm90bxIRbm9penlsYWIuYWdlbnQudjEiuAIKCkF1ZGl0RXZlbnQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAIgASgJEhEKCXByb2NlZHVyZRgDIAEoCRIRCgl0YXNrX3R5cGUYBCABKAkSDwoHdGFza19pZBgFIAEoCRIPCgdwZWVyX2lwGAYgASgJEg8KB2NvdW50cnkYByABKAkSEgoKdXNlcl9hZ2VudBgIIAEoCRIQCghwcm90b2NvbBgJIAEoCRIMCgRjb2RlGAogASgJEhMKC2R1cmF0aW9uX21zGAsgASgNEhAKCGJ5dGVzX2luGAwgASgEEhEKCWJ5dGVzX291dBgNIAEoBBIOCgZyZWFzb24YDiABKAkSGQoRdGFza19vd25lcl9rZXlfaWQYDyABKAliBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * AuditEvent records one request, allowed or refused.
@@ -117,6 +117,14 @@ export type AuditEvent = Message<"noizylab.agent.v1.AuditEvent"> & {
    * @generated from field: string reason = 14;
    */
   reason: string;
+
+  /**
+   * The key whose task it read, watched or cancelled, when that was not its own key (a key
+   * with tasks:read:all or admin acting on another key's task); empty otherwise.
+   *
+   * @generated from field: string task_owner_key_id = 15;
+   */
+  taskOwnerKeyId: string;
 };
 
 /**

@@ -39,7 +39,7 @@ export type SubmitRequest = Message<"noizylab.agent.v1.SubmitRequest"> & {
 
   /**
    * A key of the caller's choosing, up to 256 characters: a second submit with the same key
-   * returns the first task instead of creating another.
+   * (by the same API key) returns the first task instead of creating another.
    *
    * @generated from field: string idempotency_key = 3;
    */
@@ -458,7 +458,10 @@ export const CancelTaskResponseSchema: GenMessage<CancelTaskResponse> = /*@__PUR
   messageDesc(file_noizylab_agent_v1_task_service, 14);
 
 /**
- * TaskService queues tasks, runs them and keeps their record.
+ * TaskService queues tasks, runs them and keeps their record. A task belongs to the API key
+ * that submitted it: another key's task is NotFound to GetTask, WatchTask and CancelTask, and
+ * ListTasks leaves it out, unless the caller holds tasks:read:all (to read and watch every
+ * key's tasks) or admin (to cancel them too).
  *
  * @generated from service noizylab.agent.v1.TaskService
  */
@@ -466,7 +469,7 @@ export const TaskService: GenService<{
   /**
    * Submit commits a task and returns it at once: queued, or finished when a pure task ran
    * as it was submitted (see SubmitResponse.task). With an idempotency key that an earlier
-   * task already has, it returns that task instead of creating another.
+   * task of the same API key already has, it returns that task instead of creating another.
    *
    * @generated from rpc noizylab.agent.v1.TaskService.Submit
    */
