@@ -4,7 +4,7 @@ import { taskTypeOf } from "../clients/shared/task-types.js";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { createMetricsSource } from "./analytics/metrics-snapshot.js";
 import { createAuditLog } from "./audit/audit-log.js";
-import type { AgentConfig } from "./config.js";
+import { type AgentConfig, shareOf } from "./config.js";
 import { createEngine, type Engine } from "./engine/engine.js";
 import { usePooledProtobufWriter } from "./lib/pooled-protobuf-writer.js";
 import { connectionCapOf, openFileLimit } from "./listener/connection-caps.js";
@@ -63,7 +63,13 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const instanceId = randomUUID();
   const store = await openStore(config, instanceId);
   const addressPolicy = createAddressPolicy(listOf(config.fetchAllow), "fetchAllow");
-  const pool = config.workerThreads > 0 ? createWorkerPool(config.workerThreads) : undefined;
+  const pool =
+    config.workerThreads > 0
+      ? createWorkerPool({
+          size: config.workerThreads,
+          maxThreadsPerKey: shareOf(config.maxWorkerThreadsPerKey, config.workerThreads, 2),
+        })
+      : undefined;
   const plugins = createPluginHost({
     // An operator's plugin of the same entry name wins over a bundled one.
     directories: [config.pluginDir, bundledPluginDir].filter((dir) => dir !== ""),

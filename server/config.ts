@@ -35,6 +35,8 @@ export interface AgentConfig {
   readonly maxConcurrentTasks: number;
   /** Worker threads CPU-heavy tasks run on; 0 runs them on the event loop. */
   readonly workerThreads: number;
+  /** The most worker threads one API key's tasks may hold at once; 0 for half of them (at least 1). */
+  readonly maxWorkerThreadsPerKey: number;
   /**
    * Internal addresses (CIDRs or addresses, comma-separated) tasks may send requests to,
    * which are otherwise refused: loopback, private, link-local and metadata ones.
@@ -156,6 +158,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   },
   maxConcurrentTasks: { kind: "integer", fallback: 16, min: 1, max: 10_000 },
   workerThreads: { kind: "integer", fallback: availableParallelism(), min: 0, max: 256 },
+  maxWorkerThreadsPerKey: { kind: "integer", fallback: 0, min: 0, max: 256 },
   fetchAllow: { kind: "string", fallback: "" },
   pluginDir: { kind: "string", fallback: "" },
   streamIdleTimeoutMs: { kind: "integer", fallback: 3_600_000, min: 10, max: 86_400_000 },
@@ -202,6 +205,14 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   maxConnectionsPerAddress: { kind: "integer", fallback: 256, min: 1, max: 10_000_000 },
   audit: { kind: "string", fallback: "on" },
 };
+
+/**
+ * shareOf is one API key's share of something there are `total` of: the configured number,
+ * or when 0 (the default) the `total / parts`, at least 1.
+ */
+export function shareOf(configured: number, total: number, parts: number): number {
+  return configured > 0 ? configured : Math.max(1, Math.floor(total / parts));
+}
 
 /** envName is the environment variable of a setting: maxMessageBytes is CLOUDAGENT_MAX_MESSAGE_BYTES. */
 export function envName(key: string): string {

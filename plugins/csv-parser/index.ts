@@ -20,7 +20,7 @@ export const csvParserTask = definePluginTask({
     "Parses CSV (delimiter detected or given, quoted fields, header row) into typed rows, reporting rows it cannot read by line.",
   request: CsvParserTaskSchema,
   result: CsvParserResultSchema,
-  cpuHeavy: true,
+  cost: "heavy",
   validate(input, path) {
     checkCharacter(`${path}.delimiter`, input.delimiter);
     checkCharacter(`${path}.quote`, input.quote);

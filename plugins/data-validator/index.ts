@@ -22,10 +22,10 @@ function recordsOf(data: string, path: string): unknown[] {
 export const dataValidatorTask = definePluginTask({
   type: "data-validator",
   description:
-    "Checks JSON records against field rules (required, type, range, length, one-of, pattern safe from catastrophic backtracking) with custom messages.",
+    "Checks JSON records against field rules (required, type, range, length, one-of, pattern in linear time on RE2) with custom messages.",
   request: DataValidatorTaskSchema,
   result: DataValidatorResultSchema,
-  cpuHeavy: true,
+  cost: "heavy",
   validate(input, path) {
     const count = input.rules.length;
     if (count < 1 || count > 200) {

@@ -51,6 +51,25 @@ describe("json-merger", () => {
     ]);
   });
 
+  it("unites arrays by value, whatever their keys' order, in time linear in their length", async () => {
+    const unordered = await mergeTexts(
+      ['{"a":[{"x":1,"y":[2,{"z":3}]},"1",1,null]}', '{"a":[{"y":[2,{"z":3}],"x":1},1,"1",true]}'],
+      ArrayStrategy.UNION,
+    );
+    expect(unordered.merged.a).toEqual([{ x: 1, y: [2, { z: 3 }] }, "1", 1, null, true]);
+    // Two arrays of 200,000 numbers that half overlap: comparing each item with every other
+    // would take some 10^10 comparisons; by hash it takes a moment.
+    const evens = Array.from({ length: 200_000 }, (_, i) => i * 2);
+    const thirds = Array.from({ length: 200_000 }, (_, i) => i * 3);
+    const { merged } = await mergeTexts(
+      [JSON.stringify({ a: evens }), JSON.stringify({ a: thirds })],
+      ArrayStrategy.UNION,
+    );
+    const expected = new Set([...evens, ...thirds]);
+    expect(merged.a).toHaveLength(expected.size);
+    expect(new Set(merged.a)).toEqual(expected);
+  });
+
   it("never lets __proto__, constructor or prototype pollute anything, at any depth", async () => {
     const result = await mergeTexts([
       '{"a":{}}',

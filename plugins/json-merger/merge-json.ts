@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from "node:util";
 import { ArrayStrategy } from "../../gen/noizylab/plugins/v1/json_merger_pb.js";
 
 type Json = null | boolean | number | string | Json[] | JsonObject;
@@ -37,6 +36,20 @@ export function clean(value: Json, path: string, report: MergeReport): Json {
   return copy;
 }
 
+/**
+ * canonical writes a cleaned value as JSON text with every object's keys sorted: two values
+ * are equal as JSON values exactly when their canonical texts are, so a union compares each
+ * item once, by hash, instead of each with every other.
+ */
+export function canonical(value: Json): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (!isObject(value)) return JSON.stringify(value);
+  const members = Object.keys(value)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonical(value[key] as Json)}`);
+  return `{${members.join(",")}}`;
+}
+
 function mergeArrays(
   base: Json[],
   next: Json[],
@@ -49,7 +62,13 @@ function mergeArrays(
       return [...base, ...next];
     case ArrayStrategy.UNION: {
       const union = [...base];
-      for (const item of next) if (!union.some((u) => isDeepStrictEqual(u, item))) union.push(item);
+      const seen = new Set(base.map(canonical));
+      for (const item of next) {
+        const key = canonical(item);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        union.push(item);
+      }
       return union;
     }
     case ArrayStrategy.BY_INDEX:

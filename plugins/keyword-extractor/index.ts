@@ -15,7 +15,7 @@ export const keywordExtractorTask = definePluginTask({
     "Finds the words a text is about (stopwords of its language left out), with counts and scores that favour words spread over the text.",
   request: KeywordExtractorTaskSchema,
   result: KeywordExtractorResultSchema,
-  cpuHeavy: true,
+  cost: "heavy",
   validate(input, path) {
     if (input.text.trim() === "") throw invalidField(`${path}.text`, "is required");
     if (input.maxKeywords !== 0) checkRange(`${path}.max_keywords`, input.maxKeywords, 1, 200);

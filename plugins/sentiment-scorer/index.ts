@@ -24,7 +24,7 @@ export const sentimentScorerTask = definePluginTask({
     "Scores the tone of each sentence and of the whole text (AFINN words and emoji, negation handled; English word list).",
   request: SentimentScorerTaskSchema,
   result: SentimentScorerResultSchema,
-  cpuHeavy: true,
+  cost: "heavy",
   validate(input, path) {
     if (input.text.trim() === "") throw invalidField(`${path}.text`, "is required");
   },

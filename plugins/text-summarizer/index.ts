@@ -17,7 +17,7 @@ export const textSummarizerTask = definePluginTask({
     "Summarizes a text by picking its most telling sentences (word frequency, stopwords left out): N sentences or a share of them.",
   request: TextSummarizerTaskSchema,
   result: TextSummarizerResultSchema,
-  cpuHeavy: true,
+  cost: "heavy",
   validate(input, path) {
     if (input.text.trim() === "") throw invalidField(`${path}.text`, "is required");
     if (input.length.case === "sentences") {

@@ -103,12 +103,14 @@ interface Run {
  */
 class PureTaskContext implements TaskContext {
   readonly taskId: string;
+  readonly keyId: string;
   readonly maxOutputBytes: number;
   readonly #type: string;
   #controller: AbortController | undefined;
 
   constructor(task: Task, maxOutputBytes: number) {
     this.taskId = task.id;
+    this.keyId = task.keyId;
     this.maxOutputBytes = maxOutputBytes;
     this.#type = task.type;
   }
@@ -218,6 +220,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     let progress = Promise.resolve();
     const context: TaskContext = {
       taskId: task.id,
+      keyId: task.keyId,
       // Made when a handler asks: an AbortSignal costs ~2.5 µs, and most handlers never look.
       get signal() {
         return controller.signal;
@@ -273,7 +276,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
     // CPU profile under load), tsx's naming of each included.
     const items: NewTask[] = [];
     for (const item of tasks) {
-      const runsFirst = queued === 0 && !draining && registry.isPure(item.task.spec as TaskSpec);
+      const runsFirst =
+        queued === 0 &&
+        !draining &&
+        registry.runsAsSubmitted(item.task.spec as TaskSpec, item.spec.byteLength);
       items.push(runsFirst ? await runPure(item) : item);
     }
     const inserted = await store.insertTasks(items);

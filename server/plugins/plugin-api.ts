@@ -5,9 +5,9 @@
  */
 import type { DescMessage, Message, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
-import type { TaskContext } from "../tasks/task-handler.js";
+import type { TaskContext, TaskCost } from "../tasks/task-handler.js";
 
-export type { TaskContext } from "../tasks/task-handler.js";
+export type { TaskContext, TaskCost } from "../tasks/task-handler.js";
 
 /** PluginTaskDefinition is one task type a plugin provides. */
 export interface PluginTaskDefinition<
@@ -23,11 +23,13 @@ export interface PluginTaskDefinition<
   /** The result message. */
   readonly result: Result;
   /**
-   * Whether it keeps the CPU busy: it then runs on the server's worker threads, which import
-   * the plugin module themselves. Its run must then need nothing but its input and context
-   * (onLoad does not run on worker threads).
+   * How its work grows with its input, which decides where it runs (see TaskCost): "heavy"
+   * unless it says otherwise, so on the server's worker threads, which import the plugin
+   * module themselves; its run must then need nothing but its input and context (onLoad
+   * does not run on worker threads). A task declares "linear" or "constant" only when its
+   * work is proven to be so: on the event loop, anything more stalls every request.
    */
-  readonly cpuHeavy?: boolean;
+  readonly cost?: TaskCost;
   /**
    * validate checks an input before the task is queued: it throws an InvalidArgument
    * ConnectError naming the field (path is the input's path, for example "spec.plugin.input").

@@ -1,4 +1,4 @@
-import { create, type DescMessage, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { typeNameOf } from "../../clients/shared/task-types.js";
@@ -9,6 +9,7 @@ import {
 } from "../../gen/noizylab/agent/v1/plugin_pb.js";
 import { invalidField } from "../tasks/task-errors.js";
 import type { TaskContext } from "../tasks/task-handler.js";
+import { runPlaced } from "../tasks/task-placement.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
 import type { TaskHookEvent } from "./plugin-api.js";
 import type { LoadedPlugin, PluginHost, PluginTaskRef } from "./plugin-host.js";
@@ -83,23 +84,22 @@ export function createPluginTasks(host: PluginHost, pool?: WorkerPool): PluginTa
     context: TaskContext,
   ): Promise<Message> {
     const { plugin, task } = ref;
-    if (task.cpuHeavy && pool) {
-      const output = await pool.run({
-        taskId: context.taskId,
-        field: "plugin",
-        plugin: { url: plugin.url, type: task.type },
-        input: toBinary(task.request, input),
-        maxOutputBytes: context.maxOutputBytes,
-        signal: context.signal,
-        progress: context.progress,
-      });
-      return fromBinary(task.result, output);
-    }
-    try {
-      return create(task.result as DescMessage, await task.run(input, context)) as Message;
-    } catch (error) {
-      throw pluginFailure(plugin, `task ${task.type}`, error);
-    }
+    const placed = {
+      // A plugin's task is heavy unless it says otherwise: its work is not known here.
+      cost: task.cost ?? "heavy",
+      request: task.request,
+      result: task.result,
+      field: "plugin",
+      plugin: { url: plugin.url, type: task.type },
+      async runHere() {
+        try {
+          return create(task.result as DescMessage, await task.run(input, context)) as Message;
+        } catch (error) {
+          throw pluginFailure(plugin, `task ${task.type}`, error);
+        }
+      },
+    };
+    return runPlaced(placed, input, context, pool);
   }
 
   return {

@@ -91,6 +91,8 @@ export const apiTesterTask = defineTask({
     "Checks up to 100 HTTP endpoints in parallel: status, DNS/connect/TLS/first-byte timings, size, a health score and advice. Internal addresses are refused.",
   requestSchema: ApiTesterTaskSchema,
   resultSchema: ApiTesterResultSchema,
+  // It waits on remote endpoints: its own work is bounded (at most 100, bodies counted, not parsed).
+  cost: "constant",
   validate(input, path) {
     checkRange(`${path}.endpoints`, input.endpoints.length, 1, 100);
     if (input.concurrency !== 0) checkRange(`${path}.concurrency`, input.concurrency, 1, 50);

@@ -1,4 +1,3 @@
-import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -14,21 +13,24 @@ import { checkEnum, checkRange } from "./task-errors.js";
 import { defineTask } from "./task-handler.js";
 import { decodeUtf8, inputBytes } from "./task-input.js";
 
-type Transform = (input: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Promise<Buffer>;
+// The synchronous forms: the task runs on a worker thread, which does the work itself and is
+// stopped by a deadline (the asynchronous ones would hand it to libuv's shared thread pool,
+// where nothing stops it, and where file and DNS requests queue behind it).
+type Transform = (input: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Buffer;
 
 interface Format {
   readonly name: string;
   readonly maxLevel: number;
-  readonly compress: (input: Buffer, level: number | undefined) => Promise<Buffer>;
+  readonly compress: (input: Buffer, level: number | undefined) => Buffer;
   readonly decompress: Transform;
 }
 
-const gzip = promisify(zlib.gzip) as Transform;
-const gunzip = promisify(zlib.gunzip) as Transform;
-const deflate = promisify(zlib.deflate) as Transform;
-const inflate = promisify(zlib.inflate) as Transform;
-const brotliCompress = promisify(zlib.brotliCompress) as Transform;
-const brotliDecompress = promisify(zlib.brotliDecompress) as Transform;
+const gzip = zlib.gzipSync as Transform;
+const gunzip = zlib.gunzipSync as Transform;
+const deflate = zlib.deflateSync as Transform;
+const inflate = zlib.inflateSync as Transform;
+const brotliCompress = zlib.brotliCompressSync as Transform;
+const brotliDecompress = zlib.brotliDecompressSync as Transform;
 
 const gzipFormat: Format = {
   name: "gzip",
@@ -60,9 +62,9 @@ const formats: Record<CompressionAlgorithm, Format> = {
   },
 };
 
-async function decompress(format: Format, input: Buffer, maxOutputBytes: number): Promise<Buffer> {
+function decompress(format: Format, input: Buffer, maxOutputBytes: number): Buffer {
   try {
-    return await format.decompress(input, { maxOutputLength: maxOutputBytes });
+    return format.decompress(input, { maxOutputLength: maxOutputBytes });
   } catch (cause) {
     if (cause instanceof RangeError) {
       // maxOutputLength keeps a compression bomb from inflating past the message limit.
@@ -86,6 +88,7 @@ export const compressTask = defineTask({
     "Compresses or decompresses with gzip, deflate or brotli, reporting sizes and ratio.",
   requestSchema: CompressTaskSchema,
   resultSchema: CompressResultSchema,
+  cost: "heavy",
   validate(input, path) {
     checkEnum(`${path}.algorithm`, input.algorithm, CompressionAlgorithmSchema);
     checkEnum(`${path}.operation`, input.operation, CompressOperationSchema);
@@ -98,8 +101,8 @@ export const compressTask = defineTask({
     const bytes = inputBytes(input.input);
     const decompressing = input.operation === CompressOperation.DECOMPRESS;
     const output = decompressing
-      ? await decompress(format, bytes, maxOutputBytes)
-      : await format.compress(bytes, input.level);
+      ? decompress(format, bytes, maxOutputBytes)
+      : format.compress(bytes, input.level);
     const [compressed, uncompressed] = decompressing ? [bytes, output] : [output, bytes];
     return create(CompressResultSchema, {
       data: output,

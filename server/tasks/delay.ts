@@ -13,6 +13,7 @@ export const delayTask = defineTask({
   description: "Sleeps for duration_ms in equal steps, reporting progress after each step.",
   requestSchema: DelayTaskSchema,
   resultSchema: DelayResultSchema,
+  cost: "constant",
   validate(input, path) {
     checkRange(`${path}.duration_ms`, input.durationMs, 0, maxDurationMs);
     checkRange(`${path}.steps`, input.steps, 0, maxSteps);

@@ -8,6 +8,7 @@ export const echoTask = defineTask({
   description: "Returns its text unchanged.",
   requestSchema: EchoTaskSchema,
   resultSchema: EchoResultSchema,
+  cost: "linear",
   pure: true,
   validate() {},
   async run(input) {

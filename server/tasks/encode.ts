@@ -26,6 +26,7 @@ export const encodeTask = defineTask({
   description: "Encodes bytes as base64, base64url, hex or URL percent-encoding, or decodes them.",
   requestSchema: EncodeTaskSchema,
   resultSchema: EncodeResultSchema,
+  cost: "linear",
   pure: true,
   validate(input, path) {
     checkEnum(`${path}.encoding`, input.encoding, EncodingSchema);

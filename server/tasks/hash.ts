@@ -26,6 +26,7 @@ export const hashTask = defineTask({
   description: "Computes an MD5, SHA-1, SHA-256 or SHA-512 digest, in hex or base64.",
   requestSchema: HashTaskSchema,
   resultSchema: HashResultSchema,
+  cost: "linear",
   pure: true,
   validate(input, path) {
     checkEnum(`${path}.algorithm`, input.algorithm, HashAlgorithmSchema);

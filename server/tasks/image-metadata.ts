@@ -55,7 +55,7 @@ export const imageMetadataTask = defineTask({
     "Reads an image (bytes or URL): format (JPEG, PNG, GIF, WebP, AVIF, TIFF, HEIC, SVG), dimensions, color space, alpha, frames, EXIF orientation, a palette and a classification.",
   requestSchema: ImageMetadataTaskSchema,
   resultSchema: ImageMetadataResultSchema,
-  cpuHeavy: true,
+  cost: "heavy",
   validate(input, path) {
     const source = input.source;
     if (source.case === undefined) throw invalidField(path, "set data or url");

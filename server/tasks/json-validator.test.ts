@@ -122,6 +122,28 @@ describe("json-validator task", () => {
     expect(badDocument.errors[0]?.message).toMatch(/^the document is not JSON/);
   });
 
+  it("runs a schema's patterns in linear time, and names those RE2 cannot run", async () => {
+    // Each would backtrack for longer than the universe has existed on JavaScript's engine.
+    const victim = `${"a".repeat(50_000)}!`;
+    const schema = {
+      type: "object",
+      properties: {
+        nested: { type: "string", pattern: "^(a+)+$" },
+        alternated: { type: "string", pattern: "^(a|a)*$" },
+      },
+      patternProperties: { "^(x+x+)+y$": { type: "string" } },
+    };
+    const key = `${"x".repeat(5_000)}!`;
+    const result = await run(schema, { nested: victim, alternated: victim, [key]: 1 });
+    expect(result.errors.map((e) => [e.path, e.keyword])).toEqual([
+      ["/nested", "pattern"],
+      ["/alternated", "pattern"],
+    ]);
+    const backreference = await run({ type: "string", pattern: "(a)\\1" }, "aa");
+    expect(backreference.schemaValid).toBe(false);
+    expect(backreference.schemaErrors[0]?.message).toMatch(/no backreferences or lookaround/);
+  });
+
   it("caps the errors it reports, and checks its input", async () => {
     const result = await jsonValidatorTask.run(
       create(JsonValidatorTaskSchema, {

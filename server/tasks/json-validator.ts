@@ -10,6 +10,7 @@ import {
   JsonValidatorResultSchema,
   JsonValidatorTaskSchema,
 } from "../../gen/noizylab/agent/v1/json_validator_pb.js";
+import { compileLinearRegex } from "../lib/linear-regex.js";
 import { checkEnum, checkRange, invalidField } from "./task-errors.js";
 import { defineTask } from "./task-handler.js";
 
@@ -32,10 +33,26 @@ function draftOf(asked: JsonSchemaDraft, schema: unknown): JsonSchemaDraft {
   return declared.startsWith(draft07Uri) ? JsonSchemaDraft.V7 : JsonSchemaDraft.V2020_12;
 }
 
+/**
+ * The schema's patterns (pattern, patternProperties) run on RE2 (see compileLinearRegex): a
+ * caller's schema cannot make a document's check backtrack. (`code` names the engine in
+ * standalone code, which is never generated here.)
+ */
+const linearRegExp = Object.assign(
+  (pattern: string, flags: string) => compileLinearRegex(pattern, flags),
+  { code: "compileLinearRegex" },
+);
+
 function validatorFor(draft: JsonSchemaDraft): Ajv {
   // Every error, each with the failing value; unknown keywords are allowed (schemas carry
   // annotations of their own), and no remote $ref is ever fetched.
-  const options = { allErrors: true, verbose: true, strict: false, validateFormats: true };
+  const options = {
+    allErrors: true,
+    verbose: true,
+    strict: false,
+    validateFormats: true,
+    code: { regExp: linearRegExp },
+  };
   const ajv = draft === JsonSchemaDraft.V7 ? new Ajv(options) : new Ajv2020(options);
   return addFormats(ajv);
 }
@@ -160,8 +177,9 @@ function parse(text: string, what: string): { value: unknown } | { error: JsonVa
 
 /**
  * jsonValidatorTask checks a JSON document against a JSON Schema with Ajv. It runs on the
- * worker pool: a schema is compiled to code, and a hostile one (a catastrophic pattern, deep
- * nesting) may take long, which the task's deadline then stops without the server waiting.
+ * worker pool: a schema is compiled to code, and a hostile one (deep nesting, huge
+ * combinations) may take long, which the task's deadline then stops without the server
+ * waiting. Its patterns run on RE2, in time linear in the string checked.
  */
 export const jsonValidatorTask = defineTask({
   field: "jsonValidator",
@@ -169,7 +187,7 @@ export const jsonValidatorTask = defineTask({
     "Checks a JSON document against a JSON Schema (draft 2020-12 or draft-07): every error with its path, keyword, expected and actual values, and a fix.",
   requestSchema: JsonValidatorTaskSchema,
   resultSchema: JsonValidatorResultSchema,
-  cpuHeavy: true,
+  cost: "heavy",
   validate(input, path) {
     if (input.schema.trim() === "") throw invalidField(`${path}.schema`, "is required");
     checkEnum(`${path}.draft`, input.draft, JsonSchemaDraftSchema);

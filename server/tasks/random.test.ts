@@ -41,6 +41,10 @@ describe("random task", () => {
     [{ kind: RandomKind.INTEGERS, min: 0n, max: 2n ** 48n }, "max - min must be below 2^48"],
     [{ kind: RandomKind.STRINGS, alphabet: "aa" }, "distinct characters"],
     [{ kind: RandomKind.BYTES, count: 65_537 }, "spec.random.count"],
+    [
+      { kind: RandomKind.STRINGS, count: 10_000, length: 10_000 },
+      "spec.random.count: count × length is at most 1,000,000 characters, got 100,000,000",
+    ],
   ] as const)("refuses %o", (init, message) => {
     expect(() => run(init)).toThrow(message);
   });

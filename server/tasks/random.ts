@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from "node:crypto";
+import { getRandomValues, randomBytes, randomInt } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import {
   RandomKind,
@@ -13,6 +13,8 @@ import { defineTask } from "./task-handler.js";
 const defaultAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 // crypto.randomInt draws without bias from ranges narrower than 2^48.
 const maxSpan = 2n ** 48n;
+// The most characters a task's strings hold together: the task runs on the event loop.
+const maxCharacters = 1_000_000;
 
 function alphabetOf(input: RandomTask): string[] {
   return Array.from(input.alphabet || defaultAlphabet);
@@ -24,12 +26,31 @@ function randomIntegers(input: RandomTask, count: number): bigint[] {
   return Array.from({ length: count }, () => BigInt(min + randomInt(span)));
 }
 
+/**
+ * randomIndices draws `count` indices below `size` (at most 65,536) without bias: 16-bit
+ * values drawn in bulk, those past the last whole multiple of `size` drawn again.
+ */
+function randomIndices(count: number, size: number): Uint16Array {
+  const indices = new Uint16Array(count);
+  const limit = 65_536 - (65_536 % size);
+  let filled = 0;
+  while (filled < count) {
+    const drawn = getRandomValues(new Uint16Array(Math.min(65_536 / 2, count - filled + 64)));
+    for (let i = 0; i < drawn.length && filled < count; i++) {
+      const value = drawn[i] as number;
+      if (value < limit) indices[filled++] = value % size;
+    }
+  }
+  return indices;
+}
+
 function randomStrings(input: RandomTask, count: number): string[] {
   const alphabet = alphabetOf(input);
   const length = input.length || 16;
-  return Array.from({ length: count }, () => {
+  const indices = randomIndices(count * length, alphabet.length);
+  return Array.from({ length: count }, (_, n) => {
     let text = "";
-    for (let i = 0; i < length; i++) text += alphabet[randomInt(alphabet.length)];
+    for (let i = n * length; i < (n + 1) * length; i++) text += alphabet[indices[i] as number];
     return text;
   });
 }
@@ -40,6 +61,7 @@ export const randomTask = defineTask({
   description: "Draws secure random bytes, integers in a range, or strings from an alphabet.",
   requestSchema: RandomTaskSchema,
   resultSchema: RandomResultSchema,
+  cost: "constant",
   pure: true,
   validate(input, path) {
     checkEnum(`${path}.kind`, input.kind, RandomKindSchema);
@@ -58,6 +80,13 @@ export const randomTask = defineTask({
     }
     if (input.kind === RandomKind.STRINGS) {
       checkRange(`${path}.length`, input.length, 0, 10_000);
+      const characters = (input.count || 1) * (input.length || 16);
+      if (characters > maxCharacters) {
+        throw invalidField(
+          `${path}.count`,
+          `count × length is at most ${maxCharacters.toLocaleString("en")} characters, got ${characters.toLocaleString("en")}`,
+        );
+      }
       const alphabet = alphabetOf(input);
       if (
         alphabet.length < 2 ||

@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { type SpecField, specFieldOf, taskTypeOf } from "../../clients/shared/task-types.js";
 import type { TaskTypeInfo } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import {
@@ -20,7 +20,13 @@ import { jsonValidatorTask } from "./json-validator.js";
 import { randomTask } from "./random.js";
 import { smartRoutingTask } from "./smart-routing.js";
 import { invalidField } from "./task-errors.js";
-import type { AnyTaskHandler, TaskContext, TaskHandler } from "./task-handler.js";
+import {
+  type AnyTaskHandler,
+  runsOnEventLoop,
+  type TaskContext,
+  type TaskHandler,
+} from "./task-handler.js";
+import { runPlaced } from "./task-placement.js";
 import { textAnalysisTask } from "./text-analysis.js";
 import { timestampTask } from "./timestamp.js";
 import { uuidTask } from "./uuid.js";
@@ -51,16 +57,20 @@ export interface TaskRegistry {
    * InvalidArgument for a spec with no task, an unknown task or a field out of range.
    */
   validate(spec: TaskSpec | undefined, path: string): string;
-  /** isPure tells whether a validated spec's handler is pure (see TaskHandler.pure). */
-  isPure(spec: TaskSpec): boolean;
+  /**
+   * runsAsSubmitted tells whether a validated spec may run as it is submitted: its handler
+   * is pure (see TaskHandler.pure) and, with an input of this size (its spec encoded), runs
+   * on the event loop (see TaskCost).
+   */
+  runsAsSubmitted(spec: TaskSpec, specBytes: number): boolean;
   /** run runs a validated spec with its handler and wraps the output as a TaskResult. */
   run(spec: TaskSpec, context: TaskContext): Promise<TaskResult>;
 }
 
 /**
  * createTaskRegistry builds the registry of the given handlers (the built-in ones by default)
- * and of the plugins' tasks, if there is a plugin host. With a worker pool, CPU-heavy
- * handlers run on it; without one, on the event loop.
+ * and of the plugins' tasks, if there is a plugin host. With a worker pool, handlers run on
+ * it as their cost says (see TaskCost); without one, on the event loop.
  */
 export function createTaskRegistry(
   handlers: readonly AnyTaskHandler[] = builtinTasks,
@@ -119,10 +129,11 @@ export function createTaskRegistry(
       );
       return taskTypeOf(task.case);
     },
-    isPure(spec) {
+    runsAsSubmitted(spec, specBytes) {
       const field = spec.task.case;
       // Plugins' tasks have no handler here: they are never pure.
-      return field !== undefined && handlerOf(field)?.pure === true;
+      const handler = field === undefined ? undefined : handlerOf(field);
+      return handler?.pure === true && runsOnEventLoop(handler.cost, specBytes);
     },
     async run(spec, context) {
       const task = spec.task;
@@ -135,20 +146,14 @@ export function createTaskRegistry(
       const input = handler.prepare
         ? await handler.prepare(task.value as never, context)
         : (task.value as never);
-      const value =
-        handler.cpuHeavy && pool
-          ? fromBinary(
-              handler.resultSchema,
-              await pool.run({
-                taskId: context.taskId,
-                field: task.case,
-                input: toBinary(handler.requestSchema, input),
-                maxOutputBytes: context.maxOutputBytes,
-                signal: context.signal,
-                progress: context.progress,
-              }),
-            )
-          : await handler.run(input, context);
+      const placed = {
+        cost: handler.cost,
+        request: handler.requestSchema,
+        result: handler.resultSchema,
+        field: task.case,
+        runHere: () => handler.run(input, context),
+      };
+      const value = await runPlaced(placed, input, context, pool);
       return create(TaskResultSchema, {
         result: { case: task.case, value } as TaskResult["result"],
       });

@@ -83,6 +83,12 @@ describe("smart-routing task", () => {
     expect(() =>
       smartRoutingTask.validate(create(SmartRoutingTaskSchema), "spec.smart_routing"),
     ).toThrow("spec.smart_routing: set spec or description");
+    const long = create(SmartRoutingTaskSchema, {
+      work: { case: "description", value: "hash it ".repeat(1_500) },
+    });
+    expect(() => smartRoutingTask.validate(long, "spec.smart_routing")).toThrow(
+      "spec.smart_routing.description: must be at most 10000 characters, got 12000",
+    );
   });
 
   it("gives submits the priority it explains (specPriority skips the explanation only)", () => {

@@ -25,6 +25,7 @@ export function testContext(
   const policy = createAddressPolicy(options.allow ?? [], "test allow-list");
   const context: TaskContext = {
     taskId: "test-task",
+    keyId: "",
     signal: options.signal ?? new AbortController().signal,
     maxOutputBytes: options.maxOutputBytes ?? 4 * 1024 * 1024,
     progress: (percent, note = "") => reports.push({ percent, note }),

@@ -24,7 +24,7 @@ export const textAnalysisTask = defineTask({
     "Counts words, sentences and paragraphs, detects the language (46 languages), scores the sentiment (negation and emoji), English readability (Flesch) and the key phrases.",
   requestSchema: TextAnalysisTaskSchema,
   resultSchema: TextAnalysisResultSchema,
-  cpuHeavy: true,
+  cost: "heavy",
   validate(input, path) {
     if (input.text.trim() === "") throw invalidField(`${path}.text`, "is required");
     if (input.maxKeyPhrases !== 0)

@@ -66,6 +66,10 @@ describe("timestamp task", () => {
     expect(() => run({ toTimeZone: "Mars/Olympus" })).toThrow(
       'spec.timestamp.to_time_zone: unknown IANA time zone "Mars/Olympus"',
     );
+    expect(() => run({ input: { case: "text", value: "2026".repeat(65) } })).toThrow(
+      "spec.timestamp.text: must be at most 256 characters, got 260",
+    );
+    expect(() => run({ parseFormat: "yyyy ".repeat(60) })).toThrow("spec.timestamp.parse_format");
     await expect(run({ input: { case: "text", value: "next tuesday-ish" } })).rejects.toMatchObject(
       {
         code: Code.InvalidArgument,

@@ -11,6 +11,8 @@ import { defineTask } from "./task-handler.js";
 
 // The range of ECMAScript dates: ±100,000,000 days around the epoch.
 const maxUnixMs = 8.64e15;
+// The longest text and patterns: a date is short, and the task runs on the event loop.
+const maxTextLength = 256;
 
 function checkZone(field: string, zone: string): void {
   if (zone !== "" && !IANAZone.isValidZone(zone)) {
@@ -60,8 +62,22 @@ export const timestampTask = defineTask({
   description: "Parses, formats and converts a point in time across IANA time zones.",
   requestSchema: TimestampTaskSchema,
   resultSchema: TimestampResultSchema,
+  cost: "constant",
   pure: true,
   validate(input, path) {
+    const texts = {
+      text: input.input.case === "text" ? input.input.value : "",
+      parse_format: input.parseFormat,
+      format: input.format,
+    };
+    for (const [field, text] of Object.entries(texts)) {
+      if (text.length > maxTextLength) {
+        throw invalidField(
+          `${path}.${field}`,
+          `must be at most ${maxTextLength} characters, got ${text.length}`,
+        );
+      }
+    }
     checkZone(`${path}.from_time_zone`, input.fromTimeZone);
     checkZone(`${path}.to_time_zone`, input.toTimeZone);
     if (input.input.case === "unixMs") {

@@ -16,6 +16,7 @@ export const uuidTask = defineTask({
   description: "Generates up to 1,000 UUIDs, version 4 (random) or 7 (time-ordered).",
   requestSchema: UuidTaskSchema,
   resultSchema: UuidResultSchema,
+  cost: "constant",
   pure: true,
   validate(input, path) {
     checkEnum(`${path}.version`, input.version, UuidVersionSchema);

@@ -48,12 +48,14 @@ const reply = (message: JobReply) => port.postMessage(message);
 // It is stopped by terminating the thread, so its handlers' signal never aborts.
 const neverAborted = new AbortController().signal;
 
-port.on("message", async ({ id, taskId, field, plugin, input, maxOutputBytes }: JobRequest) => {
+port.on("message", async (request: JobRequest) => {
+  const { id, taskId, keyId, field, plugin, input, maxOutputBytes } = request;
   try {
     const run = plugin ? await pluginRunner(plugin.url, plugin.type) : builtinRunners.get(field);
     if (run === undefined) throw new Error(`no ${field} handler in the worker`);
     const context: TaskContext = {
       taskId,
+      keyId,
       signal: neverAborted,
       maxOutputBytes,
       progress: (percent, note = "") => reply({ id, progress: { percent, note } }),

@@ -2,6 +2,8 @@
 export interface JobSpec {
   /** The task's id, for its handler's context. */
   readonly taskId: string;
+  /** The id of the API key that submitted the task: jobs are shared fairly among keys. */
+  readonly keyId: string;
   /** The TaskSpec field of its handler. */
   readonly field: string;
   /** For a plugin task: the plugin module's URL and the task type. */

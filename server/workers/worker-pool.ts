@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { FairQueue } from "../lib/fair-queue.js";
 import type { JobReply, JobRequest, JobSpec } from "./worker-messages.js";
 
 /** Job is a task to run on a worker thread. */
@@ -12,7 +13,8 @@ export interface Job extends JobSpec {
 
 /**
  * WorkerPool runs CPU-heavy tasks on worker threads, so the event loop keeps answering while
- * they work. Jobs wait in order for a free worker.
+ * they work. Jobs wait for a free worker, shared fairly among the API keys that submitted
+ * them: round robin across keys, each key's in order, none holding more than its share.
  */
 export interface WorkerPool {
   /** run resolves with the job's encoded result, or rejects with its error. */
@@ -38,9 +40,25 @@ interface Slot {
 const entry = new URL("./worker-entry.mjs", import.meta.url);
 const shuttingDown = () => new ConnectError("the server is shutting down", Code.Unavailable);
 
+/** WorkerPoolOptions size the pool and each key's share of it. */
+export interface WorkerPoolOptions {
+  /** The number of worker threads. */
+  readonly size: number;
+  /** The most threads one API key's jobs may hold at once. */
+  readonly maxThreadsPerKey: number;
+}
+
 /** createWorkerPool makes a pool of up to `size` worker threads. */
-export function createWorkerPool(size: number): WorkerPool {
-  const waiting: Pending[] = [];
+export function createWorkerPool({ size, maxThreadsPerKey }: WorkerPoolOptions): WorkerPool {
+  const waiting = new FairQueue<Pending>();
+  // Threads each key's jobs hold now.
+  const holding = new Map<string, number>();
+  const hold = (keyId: string, change: number) => {
+    const now = (holding.get(keyId) ?? 0) + change;
+    if (now === 0) holding.delete(keyId);
+    else holding.set(keyId, now);
+  };
+  const mayStart = (keyId: string) => (holding.get(keyId) ?? 0) < maxThreadsPerKey;
   let nextId = 1;
   let closed = false;
 
@@ -75,7 +93,7 @@ export function createWorkerPool(size: number): WorkerPool {
       current.job.progress(reply.progress.percent, reply.progress.note);
       return;
     }
-    free(slot);
+    free(slot, current);
     if ("output" in reply) current.resolve(reply.output);
     else current.reject(new ConnectError(reply.error.message, reply.error.code as Code));
   }
@@ -86,12 +104,14 @@ export function createWorkerPool(size: number): WorkerPool {
     slot.worker?.terminate().catch(() => {});
     slot.worker = undefined;
     slot.current = undefined;
+    if (current) hold(current.job.keyId, -1);
     current?.reject(error);
     queueMicrotask(dispatch);
   }
 
-  function free(slot: Slot): void {
+  function free(slot: Slot, done: Pending): void {
     slot.current = undefined;
+    hold(done.job.keyId, -1);
     slot.worker?.unref();
     queueMicrotask(dispatch);
   }
@@ -99,8 +119,10 @@ export function createWorkerPool(size: number): WorkerPool {
   function dispatch(): void {
     for (const slot of slots) {
       if (slot.current !== undefined) continue;
-      const pending = waiting.shift();
-      if (pending === undefined) return;
+      const next = waiting.shift(mayStart);
+      if (next === undefined) return;
+      const [, pending] = next;
+      hold(pending.job.keyId, 1);
       slot.current = pending;
       slot.worker ??= spawn(slot);
       slot.worker.ref();
@@ -116,9 +138,7 @@ export function createWorkerPool(size: number): WorkerPool {
 
   /** abort drops a waiting job, or stops a running one by replacing its worker. */
   function abort(pending: Pending): void {
-    const queued = waiting.indexOf(pending);
-    if (queued >= 0) {
-      waiting.splice(queued, 1);
+    if (waiting.delete(pending.job.keyId, pending)) {
       pending.reject(pending.job.signal.reason);
       return;
     }
@@ -147,13 +167,13 @@ export function createWorkerPool(size: number): WorkerPool {
           },
         };
         job.signal.addEventListener("abort", onAbort, { once: true });
-        waiting.push(pending);
+        waiting.push(job.keyId, pending);
         dispatch();
       });
     },
     async close() {
       closed = true;
-      for (const pending of waiting.splice(0)) pending.reject(shuttingDown());
+      for (let next = waiting.shift(); next; next = waiting.shift()) next[1].reject(shuttingDown());
       await Promise.all(
         slots.map(async (slot) => {
           slot.current?.reject(shuttingDown());

@@ -29,6 +29,10 @@ const slugifyTask: PluginTaskDefinition<typeof SlugifyTaskSchema, typeof Slugify
   description: "Turns titles into URL slugs: lower-case ASCII words, accents dropped.",
   request: SlugifyTaskSchema,
   result: SlugifyResultSchema,
+  // One pass over each title, with patterns that cannot backtrack: work linear in the input,
+  // so small inputs run on the event loop (a plugin is "heavy", on the worker threads, unless
+  // it says otherwise).
+  cost: "linear",
   validate(input, path) {
     if (input.titles.length === 0 || input.titles.length > 1_000) {
       throw new ConnectError(

@@ -48,7 +48,8 @@ export type RandomTask = Message<"noizylab.agent.v1.RandomTask"> & {
   max: bigint;
 
   /**
-   * Strings: the length of each string in characters, 1 to 10,000; 0 means 16.
+   * Strings: the length of each string in characters, 1 to 10,000; 0 means 16. The strings
+   * hold at most 1,000,000 characters together (count × length).
    *
    * @generated from field: uint32 length = 5;
    */

@@ -329,7 +329,8 @@ export type SmartRoutingTask = Message<"noizylab.agent.v1.SmartRoutingTask"> & {
     case: "spec";
   } | {
     /**
-     * What the work is, in a sentence, for example "check that our API answers".
+     * What the work is, in a sentence, for example "check that our API answers"; at most
+     * 10,000 characters.
      *
      * @generated from field: string description = 2;
      */

@@ -26,7 +26,8 @@ export type TimestampTask = Message<"noizylab.agent.v1.TimestampTask"> & {
   input: {
     /**
      * A date and time as text: ISO 8601, RFC 2822, an HTTP date or SQL, or the pattern
-     * in parse_format. Text without an offset is read in from_time_zone.
+     * in parse_format. Text without an offset is read in from_time_zone. At most 256
+     * characters, as are both patterns.
      *
      * @generated from field: string text = 1;
      */

@@ -106,10 +106,11 @@ export type FieldRule = Message<"noizylab.plugins.v1.FieldRule"> & {
   oneOf: Value[];
 
   /**
-   * A regular expression (JavaScript syntax, Unicode mode) a string must match somewhere;
-   * anchor it with ^ and $ to match all of it. At most 200 characters, and refused when it
-   * could backtrack catastrophically (a repeated group that itself repeats, like "(a+)+").
-   * Strings over 10,000 characters are not tested against it: they break the rule.
+   * A regular expression (JavaScript syntax) a string must match somewhere; anchor it with
+   * ^ and $ to match all of it. It runs on RE2, in time linear in the string: no pattern
+   * backtracks, and what RE2 cannot run so (backreferences, lookaround) is refused. At most
+   * 200 characters. Strings over 10,000 characters are not tested against it: they break
+   * the rule.
    *
    * @generated from field: string pattern = 9;
    */
