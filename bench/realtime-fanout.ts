@@ -73,6 +73,7 @@ async function startGateway(dir: string): Promise<Target> {
     registry: createTaskRegistry(),
     onError: console.error,
     maxConcurrentTasks: 1,
+    maxRunningTasksPerKey: 1,
     defaultTimeoutMs: 1_000,
     maxTimeoutMs: 1_000,
     maxOutputBytes: 1 << 20,

@@ -61,6 +61,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     );
   }
   const instanceId = randomUUID();
+  const maxRunningTasksPerKey = shareOf(config.maxRunningTasksPerKey, config.maxConcurrentTasks, 4);
   const store = await openStore(config, instanceId);
   const addressPolicy = createAddressPolicy(listOf(config.fetchAllow), "fetchAllow");
   const pool =
@@ -85,6 +86,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     request: (request) => guardedRequest(request, addressPolicy),
     onError,
     maxConcurrentTasks: config.maxConcurrentTasks,
+    maxRunningTasksPerKey,
     defaultTimeoutMs: config.defaultTimeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
     maxOutputBytes: config.maxMessageBytes,
@@ -177,6 +179,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
         maxMessageBytes: config.maxMessageBytes,
         maxBatchSize: config.maxBatchSize,
         maxConcurrentTasks: config.maxConcurrentTasks,
+        maxRunningTasksPerKey,
         defaultTimeoutMs: config.defaultTimeoutMs,
         maxTimeoutMs: config.maxTimeoutMs,
         maxPageSize,

@@ -33,6 +33,11 @@ export interface AgentConfig {
   readonly streamIdleTimeoutMs: number;
   /** The most tasks running at once, pure ones run as they are submitted aside. */
   readonly maxConcurrentTasks: number;
+  /**
+   * The most tasks of one API key running at once (the slots are shared in turn among keys
+   * with queued tasks); 0 for a quarter of maxConcurrentTasks (at least 1).
+   */
+  readonly maxRunningTasksPerKey: number;
   /** Worker threads CPU-heavy tasks run on; 0 runs them on the event loop. */
   readonly workerThreads: number;
   /** The most worker threads one API key's tasks may hold at once; 0 for half of them (at least 1). */
@@ -157,6 +162,7 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
     max: 256 * 1024 * 1024,
   },
   maxConcurrentTasks: { kind: "integer", fallback: 16, min: 1, max: 10_000 },
+  maxRunningTasksPerKey: { kind: "integer", fallback: 0, min: 0, max: 10_000 },
   workerThreads: { kind: "integer", fallback: availableParallelism(), min: 0, max: 256 },
   maxWorkerThreadsPerKey: { kind: "integer", fallback: 0, min: 0, max: 256 },
   fetchAllow: { kind: "string", fallback: "" },

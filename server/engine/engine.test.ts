@@ -14,7 +14,7 @@ import {
 } from "../../gen/noizylab/agent/v1/task_pb.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
 import type { InsertedTask, Store } from "../store/store.js";
-import { newTask } from "../store/store-contract.js";
+import { newTask, unlimitedShares } from "../store/store-contract.js";
 import { echoTask } from "../tasks/echo.js";
 import { builtinTasks, createTaskRegistry } from "../tasks/registry.js";
 import type { AnyTaskHandler, TaskHandler } from "../tasks/task-handler.js";
@@ -29,6 +29,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const limits: EngineLimits = {
   maxConcurrentTasks: 4,
+  maxRunningTasksPerKey: 4,
   defaultTimeoutMs: 10_000,
   maxTimeoutMs: 60_000,
   maxOutputBytes: 1024 * 1024,
@@ -167,9 +168,9 @@ describe("engine", () => {
     const { engine } = await startEngine({
       noting: (store) => ({
         ...store,
-        claimTasks(limit, start, lease) {
+        claimTasks(limit, start, lease, shares) {
           claims++;
-          return store.claimTasks(limit, start, lease);
+          return store.claimTasks(limit, start, lease, shares);
         },
       }),
     });
@@ -294,9 +295,9 @@ describe("engine", () => {
       handlers: [gate.handler],
       noting: (store) => ({
         ...store,
-        claimTasks(limit, start, lease) {
+        claimTasks(limit, start, lease, shares) {
           claims.push(limit);
-          return store.claimTasks(limit, start, lease);
+          return store.claimTasks(limit, start, lease, shares);
         },
       }),
     });
@@ -458,10 +459,11 @@ describe("engine", () => {
       idempotencyKey: "",
       timeoutMs: 0,
     });
-    const waiting = await engine.submit({ spec: delay(1), idempotencyKey: "", timeoutMs: 0 });
     await expect
       .poll(async () => (await engine.getTask(slow.task.id)).state)
       .toBe(TaskState.RUNNING);
+    // Queued behind it once it holds the one slot.
+    const waiting = await engine.submit({ spec: delay(1), idempotencyKey: "", timeoutMs: 0 });
     await engine.drain(50);
     expect((await engine.getTask(slow.task.id)).state).toBe(TaskState.QUEUED);
     expect((await engine.getTask(waiting.task.id)).state).toBe(TaskState.QUEUED);
@@ -483,7 +485,7 @@ describe("engine", () => {
     // file, the next start takes them over although their leases have not expired.
     const start = (task: Task) => stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1);
     const lease = { owner: "dead", expiresAt: Date.now() + 60_000 };
-    await crashed.claimTasks(2, start, lease);
+    await crashed.claimTasks(2, start, lease, unlimitedShares);
     await crashed.close();
 
     const { engine } = await startEngine({ path });

@@ -25,6 +25,8 @@ import { type FirstRead, watchTask } from "./task-watch.js";
 export interface EngineLimits {
   /** The most tasks running at once, pure ones run as they are submitted aside. */
   readonly maxConcurrentTasks: number;
+  /** The most tasks of one API key running at once; the slots are shared in turn among keys. */
+  readonly maxRunningTasksPerKey: number;
   /** The timeout a task gets when its submit names none, in milliseconds. */
   readonly defaultTimeoutMs: number;
   /** The longest timeout a submit may ask for, in milliseconds. */
@@ -194,12 +196,13 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   /**
-   * checkCaps checks that `count` more tasks fit under the caps, and returns the queue's
-   * length. Caps are checked before the insert: racing submits may pass one by a little,
-   * never by much.
+   * checkCaps checks that `count` more tasks fit under the caps, and returns whether the
+   * key has tasks queued. Caps are checked before the insert: racing submits may pass one by
+   * a little, never by much.
    */
-  async function checkCaps(keyId: string | undefined, count: number): Promise<number> {
-    const { queued, unfinishedOfKey: unfinished } = await store.countBacklog(keyId ?? "");
+  async function checkCaps(keyId: string | undefined, count: number): Promise<boolean> {
+    const backlog = await store.countBacklog(keyId ?? "");
+    const { queued, unfinishedOfKey: unfinished } = backlog;
     if (queued + count > options.maxQueuedTasks) {
       throw new ConnectError(
         `the queue is full (${queued} tasks waiting); retry later`,
@@ -212,18 +215,18 @@ export function createEngine(options: EngineOptions): Engine {
         Code.ResourceExhausted,
       );
     }
-    return queued;
+    return backlog.keyHasQueued;
   }
 
   /** admitted prepares one task and checks it fits under the caps; see Executor.admit. */
   async function admitted(input: SubmitInput) {
     const prepared = prepare(input, "");
-    return { prepared, queued: await checkCaps(input.keyId, 1) };
+    return { prepared, keyHasQueued: await checkCaps(input.keyId, 1) };
   }
 
   async function submit(input: SubmitInput): Promise<InsertedTask> {
-    const { prepared, queued } = await admitted(input);
-    const [inserted] = await executor.admit([prepared], queued);
+    const { prepared, keyHasQueued } = await admitted(input);
+    const [inserted] = await executor.admit([prepared], keyHasQueued);
     return inserted as InsertedTask;
   }
 
@@ -258,13 +261,13 @@ export function createEngine(options: EngineOptions): Engine {
         yield* watch((await submit(input)).task.id, 0n, signal);
         return;
       }
-      const { prepared, queued } = await admitted(input);
+      const { prepared, keyHasQueued } = await admitted(input);
       // Watched from before its insert, the new task's events all reach the watch as they
       // are committed, the first with the insert (all of them, for a task that ran as it was
       // submitted): none needs reading back.
       const { task, event } = prepared;
       yield* watch(task.id, 0n, signal, async () => {
-        await executor.admit([prepared], queued);
+        await executor.admit([prepared], keyHasQueued);
         return { task, events: [event] };
       });
     },

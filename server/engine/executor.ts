@@ -28,6 +28,8 @@ export interface ExecutorOptions {
   readonly registry: TaskRegistry;
   /** The most tasks running at once, pure ones run as they are submitted aside. */
   readonly maxConcurrentTasks: number;
+  /** The most tasks of one API key running at once; the slots are shared in turn among keys. */
+  readonly maxRunningTasksPerKey: number;
   /** A task whose handler has started this many times is failed at recovery, not run again. */
   readonly maxAttempts: number;
   /** The largest result, in bytes, and the most a handler may inflate. */
@@ -58,12 +60,13 @@ export interface Executor {
    */
   recover(): Promise<void>;
   /**
-   * admit commits new tasks and publishes their events. While no task waits (`queued` is
-   * the queue's length as the caller last read it), a pure task (see TaskHandler.pure) runs
-   * first, and is committed finished; the others are queued. A pure task takes no slot:
-   * quick, it is not held up by slow tasks filling them.
+   * admit commits new tasks (all of one API key) and publishes their events. While no task
+   * of their key waits (`keyHasQueued`, as the caller last read it), a pure task that runs
+   * on the event loop (see TaskRegistry.runsAsSubmitted) runs first, and is committed
+   * finished; the others are queued. A pure task takes no slot: quick, it is held up neither
+   * by slow tasks filling them nor by other keys' backlogs.
    */
-  admit(tasks: readonly NewTask[], queued: number): Promise<InsertedTask[]>;
+  admit(tasks: readonly NewTask[], keyHasQueued: boolean): Promise<InsertedTask[]>;
   /** wake looks for queued tasks to start; call it when tasks may have been queued. */
   wake(): void;
   /**
@@ -129,6 +132,14 @@ class PureTaskContext implements TaskContext {
 export function createExecutor(options: ExecutorOptions): Executor {
   const { store, bus, registry, instanceId } = options;
   const running = new Map<string, Run>();
+  // Tasks running here by key, and the key whose task was claimed last: the claims' shares.
+  const runningOfKey = new Map<string, number>();
+  let lastServed: string | undefined;
+  const countRunning = (keyId: string, change: number) => {
+    const now = (runningOfKey.get(keyId) ?? 0) + change;
+    if (now === 0) runningOfKey.delete(keyId);
+    else runningOfKey.set(keyId, now);
+  };
   let draining = false;
   let pumpState: "idle" | "scheduled" | "pumping" = "idle";
   let pumpAgain = false;
@@ -245,9 +256,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
       // A no-op when cancel, the deadline, a drain or a takeover already ended this attempt.
       await recordOwn(outcome).catch(options.onError);
       running.delete(task.id);
+      countRunning(task.keyId, -1);
       pumpSoon();
     })();
     running.set(task.id, { task, current: task, controller, done });
+    countRunning(task.keyId, 1);
   }
 
   const startEvent = (task: Task) =>
@@ -271,13 +284,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
     return { ...item, ran: { start, end } };
   }
 
-  async function admit(tasks: readonly NewTask[], queued: number): Promise<InsertedTask[]> {
+  async function admit(tasks: readonly NewTask[], keyHasQueued: boolean): Promise<InsertedTask[]> {
     // Plain loops: this runs at every submit, and the closures it made cost ~2% of one (in a
     // CPU profile under load), tsx's naming of each included.
     const items: NewTask[] = [];
     for (const item of tasks) {
       const runsFirst =
-        queued === 0 &&
+        !keyHasQueued &&
         !draining &&
         registry.runsAsSubmitted(item.task.spec as TaskSpec, item.spec.byteLength);
       items.push(runsFirst ? await runPure(item) : item);
@@ -300,20 +313,34 @@ export function createExecutor(options: ExecutorOptions): Executor {
     return inserted;
   }
 
+  /** anyKeyAtCap tells whether a key runs as many tasks here as it may: it may have more queued. */
+  function anyKeyAtCap(): boolean {
+    for (const count of runningOfKey.values()) {
+      if (count >= options.maxRunningTasksPerKey) return true;
+    }
+    return false;
+  }
+
   async function pump(): Promise<void> {
     while (mayHaveQueued && !draining && running.size < options.maxConcurrentTasks) {
       const epoch = wakeEpoch;
       const free = options.maxConcurrentTasks - running.size;
-      const claimed = await store.claimTasks(free, startEvent, {
-        owner: instanceId,
-        expiresAt: Date.now() + options.leaseMs,
+      const lease = { owner: instanceId, expiresAt: Date.now() + options.leaseMs };
+      const claimed = await store.claimTasks(free, startEvent, lease, {
+        maxRunningPerKey: options.maxRunningTasksPerKey,
+        runningOfKey,
+        lastServed,
       });
-      if (claimed.length < free && epoch === wakeEpoch) mayHaveQueued = false;
       for (const { event, task } of claimed) {
         bus.publish(event, task);
         start(task);
+        lastServed = task.keyId;
       }
-      if (claimed.length < free) break;
+      if (claimed.length < free) {
+        // Tasks of a key at its cap stay queued: one of its tasks ending is a reason to look.
+        if (epoch === wakeEpoch && !anyKeyAtCap()) mayHaveQueued = false;
+        break;
+      }
     }
   }
 

@@ -34,6 +34,7 @@ async function inMemory() {
       throw error;
     },
     maxConcurrentTasks: 2,
+    maxRunningTasksPerKey: 2,
     defaultTimeoutMs: 5_000,
     maxTimeoutMs: 60_000,
     maxOutputBytes: 1024 * 1024,
@@ -90,6 +91,7 @@ async function inMemory() {
         maxMessageBytes: 1024 * 1024,
         maxBatchSize: 3,
         maxConcurrentTasks: 2,
+        maxRunningTasksPerKey: 2,
         defaultTimeoutMs: 5_000,
         maxTimeoutMs: 60_000,
         maxPageSize: 100,

@@ -18,6 +18,7 @@ import {
   stateChangeEvent,
 } from "../engine/task-events.js";
 import { uuidV7 } from "../lib/uuid-v7.js";
+import type { ClaimShares } from "./claim-turns.js";
 import { describeDoorStoresContract } from "./door-stores-contract.js";
 import type { NewTask, Store } from "./store.js";
 
@@ -47,6 +48,12 @@ export function newTask(
   const event = firstEvent(id, createdAt);
   return { task, spec: toBinary(TaskSpecSchema, task.spec as TaskSpec), event };
 }
+
+/** unlimitedShares are claim shares that let one key take every slot. */
+export const unlimitedShares: ClaimShares = {
+  maxRunningPerKey: Number.POSITIVE_INFINITY,
+  runningOfKey: new Map(),
+};
 
 const running = (task: { id: string; attempts: number }) =>
   stateChangeEvent(task.id, TaskState.RUNNING, task.attempts + 1);
@@ -122,17 +129,42 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const highOld = newTask({ priority: 90 });
       const highNew = newTask({ priority: 90 });
       await store.insertTasks([low, highOld, highNew]);
-      const first = await store.claimTasks(1, running, lease());
-      const rest = await store.claimTasks(5, running, lease());
+      const first = await store.claimTasks(1, running, lease(), unlimitedShares);
+      const rest = await store.claimTasks(5, running, lease(), unlimitedShares);
       expect([...first, ...rest].map((c) => c.task.id)).toEqual([
         highOld.task.id,
         highNew.task.id,
         low.task.id,
       ]);
-      expect(await store.claimTasks(5, running, lease())).toEqual([]);
+      expect(await store.claimTasks(5, running, lease(), unlimitedShares)).toEqual([]);
       const claimed = await store.getTask(low.task.id);
       expect(claimed).toMatchObject({ state: TaskState.RUNNING, attempts: 1, lastSequence: 2n });
       expect(claimed?.startedAt).toBeDefined();
+      await store.close();
+    });
+
+    it("deals the slots in turn among keys, each key's own by priority, none past its cap", async () => {
+      const store = await open();
+      const of = (keyId: string, priority = 50) => newTask({ keyId, priority });
+      const [a1, a2, a3] = [of("aaaa", 10), of("aaaa", 90), of("aaaa", 50)];
+      const [b1, b2, b3] = [of("bbbb"), of("bbbb"), of("bbbb")];
+      const c1 = of("cccc");
+      await store.insertTasks([a1, a2, a3, b1, b2, b3, c1] as NewTask[]);
+      const idsOf = (claimed: { task: { id: string } }[]) => claimed.map((c) => c.task.id);
+      // "aaaa" runs one task already, and may run two: one more; the others one each in turn.
+      const shares = { maxRunningPerKey: 2, runningOfKey: new Map([["aaaa", 1]]) };
+      const first = await store.claimTasks(5, running, lease(), shares);
+      expect(idsOf(first)).toEqual([a2, b1, c1, b2].map((item) => item?.task.id));
+      // Turns go on after the key served last; a key at its cap is passed over.
+      const next = await store.claimTasks(5, running, lease(), {
+        maxRunningPerKey: 3,
+        runningOfKey: new Map([
+          ["aaaa", 2],
+          ["bbbb", 3],
+        ]),
+        lastServed: "aaaa",
+      });
+      expect(idsOf(next)).toEqual([a3?.task.id]);
       await store.close();
     });
 
@@ -143,7 +175,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const sizes: number[] = [];
       const ids: string[] = [];
       for (const limit of [2, 1, 2, 3]) {
-        const claimed = await store.claimTasks(limit, running, lease());
+        const claimed = await store.claimTasks(limit, running, lease(), unlimitedShares);
         sizes.push(claimed.length);
         ids.push(...claimed.map((c) => c.task.id));
       }
@@ -156,7 +188,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const store = await open();
       const item = newTask();
       await store.insertTasks([item]);
-      await store.claimTasks(1, running, lease());
+      await store.claimTasks(1, running, lease(), unlimitedShares);
       const id = item.task.id;
       const progress = await store.appendEvent(progressEvent(id, 50, "half"), [TaskState.RUNNING]);
       expect(progress?.event.sequence).toBe(3n);
@@ -168,7 +200,11 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect((await store.getTask(id))?.result).toEqual(result);
       expect(await store.countTasks(TaskState.SUCCEEDED)).toBe(1);
       expect(await store.countTasks(TaskState.RUNNING)).toBe(0);
-      expect(await store.countBacklog("")).toEqual({ queued: 0, unfinishedOfKey: 0 });
+      expect(await store.countBacklog("")).toEqual({
+        queued: 0,
+        unfinishedOfKey: 0,
+        keyHasQueued: false,
+      });
       expect(
         await store.appendEvent(progressEvent(id, 60, "late"), [TaskState.RUNNING]),
       ).toBeUndefined();
@@ -195,7 +231,9 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const claim =
         (forMs = 60_000) =>
         async () =>
-          (await store.claimTasks(1, running, lease("a", forMs))).map((claimed) => claimed.event);
+          (await store.claimTasks(1, running, lease("a", forMs), unlimitedShares)).map(
+            (claimed) => claimed.event,
+          );
       const append = (make: (id: string) => TaskEvent, state: TaskState) => async (id: string) => [
         (await store.appendEvent(make(id), [state]))?.event,
       ];
@@ -272,8 +310,12 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       });
       expect((await store.getTask(failed.task.id))?.error).toEqual(failure);
       expect(await store.countTasks(TaskState.SUCCEEDED)).toBe(2);
-      expect(await store.countBacklog("")).toEqual({ queued: 0, unfinishedOfKey: 0 });
-      expect(await store.claimTasks(5, running, lease())).toEqual([]);
+      expect(await store.countBacklog("")).toEqual({
+        queued: 0,
+        unfinishedOfKey: 0,
+        keyHasQueued: false,
+      });
+      expect(await store.claimTasks(5, running, lease(), unlimitedShares)).toEqual([]);
       // A task with the key already there is not inserted, whether or not it ran.
       const [again] = await store.insertTasks([ran((id) => resultEvent(id, result), "ran-1")]);
       expect(again).toMatchObject({ created: false, task: { id: succeeded.task.id } });
@@ -288,7 +330,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         newTask({ createdAtMs: 3_000 }),
       ];
       await store.insertTasks(items);
-      await store.claimTasks(1, running, lease());
+      await store.claimTasks(1, running, lease(), unlimitedShares);
       const all = await store.listTasks({ states: [], types: [], limit: 10 });
       expect(all.map((t) => t.id)).toEqual(items.map((i) => i.task.id).reverse());
       const queued = await store.listTasks({
@@ -316,8 +358,16 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const claimed = await store.listTasks({ states: [TaskState.RUNNING], types: [], limit: 10 });
       expect(claimed.map((t) => t.id)).toEqual([items[0]?.task.id]);
       expect(await store.countTasks(TaskState.QUEUED)).toBe(2);
-      expect(await store.countBacklog("")).toEqual({ queued: 2, unfinishedOfKey: 3 });
-      expect(await store.countBacklog("someone")).toEqual({ queued: 2, unfinishedOfKey: 0 });
+      expect(await store.countBacklog("")).toEqual({
+        queued: 2,
+        unfinishedOfKey: 3,
+        keyHasQueued: true,
+      });
+      expect(await store.countBacklog("someone")).toEqual({
+        queued: 2,
+        unfinishedOfKey: 0,
+        keyHasQueued: false,
+      });
       await store.close();
     });
 
@@ -326,7 +376,9 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const items = Array.from({ length: 20 }, () => newTask());
       await store.insertTasks(items);
       const claims = await Promise.all(
-        items.map((_, i) => store.claimTasks(1 + (i % 2), running, lease(`instance-${i % 3}`))),
+        items.map((_, i) =>
+          store.claimTasks(1 + (i % 2), running, lease(`instance-${i % 3}`), unlimitedShares),
+        ),
       );
       const ids = claims.flat().map((claim) => claim.task.id);
       expect(ids).toHaveLength(items.length);
@@ -340,8 +392,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       const store = await open();
       const [kept, lost] = [newTask({ priority: 90 }), newTask({ priority: 10 })];
       await store.insertTasks([kept, lost]);
-      await store.claimTasks(1, running, lease("alive", 60_000));
-      await store.claimTasks(1, running, lease("dead", -1_000));
+      await store.claimTasks(1, running, lease("alive", 60_000), unlimitedShares);
+      await store.claimTasks(1, running, lease("dead", -1_000), unlimitedShares);
       const id = lost.task.id;
       expect(
         await store.appendEvent(progressEvent(id, 10, ""), [TaskState.RUNNING], "someone-else"),
@@ -356,7 +408,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       expect(
         await store.appendEvent(resultEvent(id, result), [TaskState.RUNNING], "dead"),
       ).toBeUndefined();
-      const [again] = await store.claimTasks(1, running, lease("alive", 60_000));
+      const [again] = await store.claimTasks(1, running, lease("alive", 60_000), unlimitedShares);
       expect(again?.task).toMatchObject({ id, attempts: 2 });
       // Renewed leases are not taken over; without renewal they would be by then.
       await store.renewLeases("alive", [id, kept.task.id], Date.now() + 120_000);

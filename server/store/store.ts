@@ -1,6 +1,7 @@
 import type { Task, TaskEvent, TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
 import type { RateLimiter } from "../security/rate-limiter.js";
 import type { AuditStore } from "./audit-store.js";
+import type { ClaimShares } from "./claim-turns.js";
 import type { KeyStore } from "./key-store.js";
 
 /** NewTask is a task to commit together with its first event (queued, sequence 1). */
@@ -54,6 +55,8 @@ export interface Backlog {
   readonly queued: number;
   /** The key's tasks queued or running now. */
   readonly unfinishedOfKey: number;
+  /** Whether some of the key's tasks are queued now. */
+  readonly keyHasQueued: boolean;
 }
 
 /** AppendedEvent is an event as stored, with the task it left behind. */
@@ -126,14 +129,17 @@ export interface Store {
     current?: Task,
   ): Promise<AppendedEvent | undefined>;
   /**
-   * claimTasks moves up to `limit` queued tasks, highest priority first (oldest first among
-   * equals), to running under a lease, recording the event `start` makes for each; fewer
-   * (or none) when fewer wait. Instances claiming at once never get the same task.
+   * claimTasks moves up to `limit` queued tasks to running under a lease, recording the event
+   * `start` makes for each, and returns them in the order they start; fewer (or none) when
+   * fewer wait, or when their keys are at their running cap. The keys with queued tasks take
+   * turns (see claimTurns); a key's own tasks go highest priority first, oldest first among
+   * equals. Instances claiming at once never get the same task.
    */
   claimTasks(
     limit: number,
     start: (task: Task) => TaskEvent,
     lease: Lease,
+    shares: ClaimShares,
   ): Promise<AppendedEvent[]>;
   /**
    * renewLeases extends an instance's leases of the given tasks, the ones it still runs. A

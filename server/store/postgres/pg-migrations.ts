@@ -165,6 +165,11 @@ export const migrations: readonly string[] = [
   CREATE INDEX tasks_by_key ON tasks (key_id, id);
   ALTER TABLE audit_events ADD COLUMN task_owner_key_id text NOT NULL DEFAULT '';
   `,
+  // Claims share the slots among keys (see claimTurns): each key's queue read in its order.
+  `
+  DROP INDEX tasks_queue;
+  CREATE INDEX tasks_queue_by_key ON tasks (key_id, priority DESC, id) WHERE state = 1;
+  `,
 ];
 
 /** lockId is the advisory lock instances take so that only one migrates at a time. */

@@ -5,6 +5,7 @@ import {
   TaskEventSchema,
   TaskState,
 } from "../../../gen/noizylab/agent/v1/task_pb.js";
+import { type ClaimShares, claimTurns, inTurnOrder } from "../claim-turns.js";
 import type {
   AppendedEvent,
   CommittedEventListener,
@@ -215,6 +216,53 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     return inserted;
   }
 
+  /**
+   * reserveInTurn reserves (leases, still queued) the tasks a claim of `limit` starts, and
+   * returns them in the order they start, in one transaction: it locks each waiting key's
+   * next few tasks (the keys found by a loose scan of the queue's index, a step a key, not by
+   * reading the whole queue) with FOR UPDATE SKIP LOCKED, so that instances claiming at once
+   * skip each other's rows instead of waiting, deals them in turn among keys (see
+   * claimTurns), and leases those dealt.
+   */
+  function reserveInTurn(limit: number, lease: Lease, shares: ClaimShares): Promise<TaskRow[]> {
+    return db.transaction(async (query) => {
+      const candidates = await query<{ id: string; key_id: string }>(
+        `WITH RECURSIVE waiting(key_id) AS (
+           (SELECT key_id FROM tasks WHERE state = ${TaskState.QUEUED} ORDER BY key_id LIMIT 1)
+           UNION ALL
+           SELECT (SELECT t.key_id FROM tasks t
+                   WHERE t.state = ${TaskState.QUEUED} AND t.key_id > w.key_id
+                   ORDER BY t.key_id LIMIT 1)
+           FROM waiting w WHERE w.key_id IS NOT NULL
+         )
+         SELECT next.id, next.key_id FROM waiting w CROSS JOIN LATERAL (
+           SELECT t.id, t.key_id FROM tasks t
+           WHERE t.state = ${TaskState.QUEUED} AND t.key_id = w.key_id
+             AND COALESCE(t.lease_expires_at, 0) < $2
+           ORDER BY t.priority DESC, t.id LIMIT $1 FOR UPDATE SKIP LOCKED
+         ) next
+         WHERE w.key_id IS NOT NULL`,
+        [limit, Date.now()],
+      );
+      const byKey = new Map<string, string[]>();
+      for (const { id, key_id } of candidates) {
+        const ids = byKey.get(key_id) ?? [];
+        ids.push(id);
+        byKey.set(key_id, ids);
+      }
+      const queued = new Map([...byKey].map(([keyId, ids]) => [keyId, ids.length]));
+      const picked = inTurnOrder(claimTurns(queued, limit, shares), byKey);
+      if (picked.length === 0) return [];
+      const rows = await query<TaskRow>(
+        `UPDATE tasks SET lease_owner = $1, lease_expires_at = $2 WHERE id = ANY($3) RETURNING *`,
+        [lease.owner, lease.expiresAt, picked],
+      );
+      // RETURNING keeps no order: they start in the turns'.
+      const reserved = new Map(rows.map((row) => [row.id, row]));
+      return picked.flatMap((id) => reserved.get(id) ?? []);
+    });
+  }
+
   async function listEvents(taskId: string, afterSequence: bigint): Promise<TaskEvent[]> {
     const rows = await db.query<{ event: Uint8Array }>(
       "SELECT event FROM task_events WHERE task_id = $1 AND sequence > $2 ORDER BY sequence",
@@ -298,33 +346,17 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
         task = undefined;
       }
     },
-    // A claim reserves the next tasks, as many as it may start, in one statement with FOR
-    // UPDATE SKIP LOCKED (instances claiming at once skip each other's rows instead of
-    // waiting), then starts each as their reserver. A reserver that dies in between leaves
-    // leases that expire like any other.
-    async claimTasks(limit, start, lease) {
+    // A claim reserves the next tasks in turn among keys (see reserveInTurn), then starts each
+    // as their reserver. A reserver that dies in between leaves leases that expire like any
+    // other.
+    async claimTasks(limit, start, lease, shares) {
       const claimed: AppendedEvent[] = [];
       const guard = { expected: [TaskState.QUEUED], leaseOwner: lease.owner, claim: lease };
-      while (claimed.length < limit) {
-        const wanted = limit - claimed.length;
-        const rows = await db.query<TaskRow>(
-          `UPDATE tasks SET lease_owner = $1, lease_expires_at = $2
-           WHERE id IN (
-             SELECT id FROM tasks
-             WHERE state = ${TaskState.QUEUED} AND COALESCE(lease_expires_at, 0) < $3
-             ORDER BY priority DESC, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-           RETURNING *`,
-          [lease.owner, lease.expiresAt, Date.now(), wanted],
-        );
-        // RETURNING keeps no order: they start in the queue's.
-        rows.sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : 1));
-        for (const row of rows) {
-          const task = taskFromRow(row);
-          const appended = await append(db.query, task, start(task), guard);
-          // Otherwise it was cancelled in between: the loop reserves another.
-          if (appended) claimed.push(appended);
-        }
-        if (rows.length < wanted) break;
+      for (const row of await reserveInTurn(limit, lease, shares)) {
+        const task = taskFromRow(row);
+        const appended = await append(db.query, task, start(task), guard);
+        // Otherwise it was cancelled in between.
+        if (appended) claimed.push(appended);
       }
       return claimed;
     },
@@ -365,13 +397,18 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
       return row?.n ?? 0;
     },
     async countBacklog(keyId) {
-      const [row] = await db.query<{ queued: number; unfinished: number }>(
+      const [row] = await db.query<{ queued: number; unfinished: number; mine: boolean }>(
         `SELECT
            (SELECT COALESCE(SUM(n), 0) FROM task_state_counts WHERE state = ${TaskState.QUEUED})::bigint AS queued,
-           (SELECT COALESCE(SUM(n), 0) FROM key_unfinished_counts WHERE key_id = $1)::bigint AS unfinished`,
+           (SELECT COALESCE(SUM(n), 0) FROM key_unfinished_counts WHERE key_id = $1)::bigint AS unfinished,
+           EXISTS (SELECT 1 FROM tasks WHERE state = ${TaskState.QUEUED} AND key_id = $1) AS mine`,
         [keyId],
       );
-      return { queued: row?.queued ?? 0, unfinishedOfKey: row?.unfinished ?? 0 };
+      return {
+        queued: row?.queued ?? 0,
+        unfinishedOfKey: row?.unfinished ?? 0,
+        keyHasQueued: row?.mine ?? false,
+      };
     },
     onRemoteEvent(listener) {
       remoteListeners.add(listener);

@@ -130,4 +130,9 @@ export const migrations: readonly string[] = [
   CREATE INDEX tasks_by_key ON tasks (key_id, id);
   ALTER TABLE audit_events ADD COLUMN task_owner_key_id TEXT NOT NULL DEFAULT '';
   `,
+  // Claims share the slots among keys (see claimTurns): each key's queue read in its order.
+  `
+  DROP INDEX tasks_queue;
+  CREATE INDEX tasks_queue_by_key ON tasks (key_id, priority DESC, id) WHERE state = 1;
+  `,
 ];

@@ -14,7 +14,7 @@ import {
 import { uuidV7 } from "../../lib/uuid-v7.js";
 import { tempDir } from "../../test-support.js";
 import type { NewTask } from "../store.js";
-import { describeStoreContract, newTask } from "../store-contract.js";
+import { describeStoreContract, newTask, unlimitedShares } from "../store-contract.js";
 import { rowFromTask, taskColumns } from "../task-rows.js";
 import { migrations } from "./migrations.js";
 import { createSqliteStore } from "./sqlite-store.js";
@@ -64,6 +64,7 @@ describe("SQLite store", () => {
       4,
       (task) => stateChangeEvent(task.id, TaskState.RUNNING, 1),
       lease,
+      unlimitedShares,
     );
     const result = create(TaskResultSchema, { result: { case: "echo", value: { text: "hi" } } });
     for (const { task } of claimed) {
@@ -153,6 +154,7 @@ describe("SQLite store", () => {
         owner: "me",
         expiresAt: Date.now() + 60_000,
       },
+      unlimitedShares,
     );
     const result = create(TaskResultSchema, { result: { case: "echo", value: { text: "hi" } } });
     const done = await store.appendEvent(
@@ -190,7 +192,11 @@ describe("SQLite store", () => {
     before.close();
 
     const store = createSqliteStore({ path });
-    expect(await store.countBacklog("k1")).toEqual({ queued: 2, unfinishedOfKey: 2 });
+    expect(await store.countBacklog("k1")).toEqual({
+      queued: 2,
+      unfinishedOfKey: 2,
+      keyHasQueued: true,
+    });
     expect(await store.countTasks(TaskState.SUCCEEDED)).toBe(1);
     // A failing write is rolled back alone, and counts for nothing; its neighbours in the
     // transaction run twice (see createWriteBatcher), and count once.
@@ -198,19 +204,33 @@ describe("SQLite store", () => {
       store.insertTasks([newTask()]),
       // A task of the same id as one in the file: its insert fails.
       store.insertTasks([{ ...newTask(), task: mine[1] as Task }]),
-      store.claimTasks(1, (task) => stateChangeEvent(task.id, TaskState.RUNNING, 1), {
-        owner: "me",
-        expiresAt: Date.now() + 60_000,
-      }),
+      store.claimTasks(
+        1,
+        (task) => stateChangeEvent(task.id, TaskState.RUNNING, 1),
+        { owner: "me", expiresAt: Date.now() + 60_000 },
+        unlimitedShares,
+      ),
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
     // The claim took k1's oldest queued task.
-    expect(await store.countBacklog("k1")).toEqual({ queued: 2, unfinishedOfKey: 2 });
-    expect(await store.countBacklog("")).toEqual({ queued: 2, unfinishedOfKey: 1 });
+    expect(await store.countBacklog("k1")).toEqual({
+      queued: 2,
+      unfinishedOfKey: 2,
+      keyHasQueued: true,
+    });
+    expect(await store.countBacklog("")).toEqual({
+      queued: 2,
+      unfinishedOfKey: 1,
+      keyHasQueued: true,
+    });
     expect(await store.countTasks(TaskState.RUNNING)).toBe(1);
     await store.close();
     const reopened = createSqliteStore({ path });
-    expect(await reopened.countBacklog("k1")).toEqual({ queued: 2, unfinishedOfKey: 2 });
+    expect(await reopened.countBacklog("k1")).toEqual({
+      queued: 2,
+      unfinishedOfKey: 2,
+      keyHasQueued: true,
+    });
     expect(await reopened.countTasks(TaskState.RUNNING)).toBe(1);
     await reopened.close();
   });

@@ -9,6 +9,7 @@ import {
   TaskState,
 } from "../../../gen/noizylab/agent/v1/task_pb.js";
 import { createRateLimiter } from "../../security/rate-limiter.js";
+import { type ClaimShares, claimTurns, inTurnOrder } from "../claim-turns.js";
 import { impliedEvents, isImpliedEvent } from "../implied-events.js";
 import type { AppendedEvent, InsertedTask, Lease, NewTask, Store, TaskQuery } from "../store.js";
 import { applyEvent } from "../task-projection.js";
@@ -166,21 +167,22 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // SQLite plans a query for the number bound to its LIMIT, and so expires the statement at
   // every binding of it, even to the same number: with a bound LIMIT, every claim was parsed
   // and planned anew. So each claim size has its statement, its LIMIT written in.
-  const nextQueuedBySize = new Map<number, RowReader<[], StoredTaskRow>>();
-  function selectNextQueued(limit: number): StoredTaskRow[] {
+  const nextQueuedBySize = new Map<number, RowReader<[string], StoredTaskRow>>();
+  /** selectNextQueued reads a key's next queued tasks, in the order they are to start. */
+  function selectNextQueued(keyId: string, limit: number): StoredTaskRow[] {
     let reader = nextQueuedBySize.get(limit);
     if (reader === undefined) {
       // Without statistics the planner would rather sort every queued task than read the
       // queue's own index in order: with a backlog, each claim cost as much as the backlog.
-      reader = prepareRowReader<StoredTaskRow, []>(
+      reader = prepareRowReader<StoredTaskRow, [string]>(
         db,
         storedTaskColumns,
-        `FROM tasks INDEXED BY tasks_queue WHERE state = ${TaskState.QUEUED}
+        `FROM tasks INDEXED BY tasks_queue_by_key WHERE state = ${TaskState.QUEUED} AND key_id = ?
          ORDER BY priority DESC, id LIMIT ${limit}`,
       );
       nextQueuedBySize.set(limit, reader);
     }
-    return reader.all();
+    return reader.all(keyId);
   }
   const renewLease = db.prepare(
     `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ${TaskState.RUNNING}`,
@@ -287,8 +289,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     limit: number,
     start: (task: Task) => TaskEvent,
     lease: Lease,
+    shares: ClaimShares,
   ) {
-    return selectNextQueued(limit).map((row) => {
+    // The counts as of the last commit: tasks queued in this same transaction get their turn
+    // at the next claim (their insert wakes the executor).
+    const turns = claimTurns(counts.queuedByKey, limit, shares);
+    const taken = new Map<string, number>();
+    for (const keyId of turns) taken.set(keyId, (taken.get(keyId) ?? 0) + 1);
+    const rows = new Map<string, StoredTaskRow[]>();
+    for (const [keyId, count] of taken) rows.set(keyId, selectNextQueued(keyId, count));
+    return inTurnOrder(turns, rows).map((row) => {
       const task = taskFromRow(row);
       return append(moves, task, row, start(task), lease);
     });
@@ -373,7 +383,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     appendEvent: (event, expected, leaseOwner, current) =>
       counted((moves) => appendEvent(moves, event, expected, leaseOwner, current)),
-    claimTasks: (limit, start, lease) => counted((moves) => claimTasks(moves, limit, start, lease)),
+    claimTasks: (limit, start, lease, shares) =>
+      counted((moves) => claimTasks(moves, limit, start, lease, shares)),
     async renewLeases(owner, taskIds, expiresAt) {
       if (taskIds.length === 0) return;
       await write(() => {
@@ -387,7 +398,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     onFeedGap: () => () => {},
     onAvailability: () => () => {},
     async countBacklog(keyId) {
-      return { queued: counts.of(TaskState.QUEUED), unfinishedOfKey: counts.unfinishedOf(keyId) };
+      return {
+        queued: counts.of(TaskState.QUEUED),
+        unfinishedOfKey: counts.unfinishedOf(keyId),
+        keyHasQueued: counts.queuedByKey.has(keyId),
+      };
     },
     async countTasks(state) {
       return counts.of(state);
