@@ -90,7 +90,7 @@ async function startGateway(dir: string): Promise<Target> {
   // The door is real, with /ws opened to everyone, as an operator may: the measure is the fan-out.
   const keys = createKeyManager(store.keys);
   const door = createDoor(
-    doorOptionsOf({ ...loadConfig({ env: {} }), openPaths: "/ws" }, keys, store.rateLimiter),
+    doorOptionsOf({ ...loadConfig({ env: {} }), openPaths: "/ws" }, keys, store),
   );
   const audit = createAuditLog({
     store: store.audit,

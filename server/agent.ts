@@ -119,7 +119,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     enabled: config.audit === "on",
     onError,
   });
-  const doorOptions = doorOptionsOf(config, keys, store.rateLimiter);
+  const doorOptions = doorOptionsOf(config, keys, store);
   const door = createDoor(doorOptions);
   // Read only after start, once the gateway (which needs the hub) exists.
   const realtime = () => gateway.stats();
@@ -156,7 +156,6 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const handler = createRpcHandler({
     door,
     audit,
-    keys: store.keys,
     maxMessageBytes: config.maxMessageBytes,
     corsOrigins: listOf(config.corsOrigins),
     onError,

@@ -74,6 +74,10 @@ export interface AgentConfig {
   readonly wsMaxFrameBytes: number;
   /** The most channel subscriptions one WebSocket session may hold. */
   readonly wsMaxSubscriptions: number;
+  /** The most WebSocket sessions one API key may hold open at once. */
+  readonly wsMaxSessionsPerKey: number;
+  /** The most server streams (Run, WatchTask, WatchEvents, reflection) one API key may hold open. */
+  readonly maxStreamsPerKey: number;
   /** A WebSocket session with more unsent data than this is disconnected as a slow consumer. */
   readonly wsMaxBufferedBytes: number;
   /** How often subscribers of the metrics channel get a snapshot. */
@@ -179,6 +183,8 @@ const settings: { readonly [K in keyof AgentConfig]: Setting } = {
   wsIdleTimeoutMs: { kind: "integer", fallback: 300_000, min: 10, max: 86_400_000 },
   wsMaxFrameBytes: { kind: "integer", fallback: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 },
   wsMaxSubscriptions: { kind: "integer", fallback: 100, min: 1, max: 100_000 },
+  wsMaxSessionsPerKey: { kind: "integer", fallback: 50, min: 1, max: 1_000_000 },
+  maxStreamsPerKey: { kind: "integer", fallback: 100, min: 1, max: 1_000_000 },
   wsMaxBufferedBytes: {
     kind: "integer",
     fallback: 4 * 1024 * 1024,

@@ -7,6 +7,8 @@ import { type AgentClient, createAgentClient } from "../clients/node/client.js";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { Scope } from "../gen/noizylab/agent/v1/key_service_pb.js";
 import { type TaskEvent, TaskState } from "../gen/noizylab/agent/v1/task_pb.js";
+import { closeCodes } from "./realtime/session.js";
+import { connectWith } from "./realtime/test-socket.js";
 import { createPgStore } from "./store/postgres/pg-store.js";
 import { createDatabase, startThrowawayPostgres } from "./store/postgres/throwaway-postgres.js";
 import { isTerminal } from "./store/task-projection.js";
@@ -247,6 +249,41 @@ describe("several instances on one PostgreSQL", () => {
           .then(() => undefined, ConnectError.from);
         return error?.code === Code.Unauthenticated;
       });
+    } finally {
+      await b.stop({ keepData: true });
+      await a.stop();
+    }
+  });
+
+  it("closes a revoked key's WebSocket sessions and streams on every instance", async () => {
+    const databaseUrl = await createDatabase(inject("postgresUrl"));
+    const a = await startTestAgent({ databaseUrl });
+    const b = await startTestAgent({ databaseUrl, dataDir: a.config.dataDir });
+    try {
+      const { key, info } = await createAgentClient({
+        baseUrl: a.url.href,
+        apiKey: a.apiKey,
+      }).keys.createKey({ name: "doomed", scopes: [Scope.TASKS_READ, Scope.TASKS_SUBMIT] });
+      const keyId = info?.keyId ?? "";
+      const session = await connectWith(b, { authorization: `Bearer ${key}` });
+      const watching = (async () => {
+        const client = createAgentClient({ baseUrl: b.url.href, apiKey: key });
+        const channels = [{ target: { case: "allTasks" as const, value: {} } }];
+        for await (const _ of client.agent.watchEvents({ channels })) {
+          // Open until the key goes.
+        }
+      })().catch(ConnectError.from);
+      // The watch is open once b's hub counts its subscription.
+      const onB = createAgentClient({ baseUrl: b.url.href, apiKey: a.apiKey });
+      await expect
+        .poll(async () => (await onB.agent.getCapabilities({})).realtime?.subscriptions)
+        .toBe(1);
+      await createAgentClient({ baseUrl: a.url.href, apiKey: a.apiKey }).keys.revokeKey({ keyId });
+      expect(await session.closed).toEqual({
+        code: closeCodes.revoked,
+        reason: `API key ${keyId} was revoked`,
+      });
+      expect(await watching).toMatchObject({ code: Code.Canceled });
     } finally {
       await b.stop({ keepData: true });
       await a.stop();

@@ -15,6 +15,8 @@ import {
 } from "../../gen/noizylab/agent/v1/realtime_pb.js";
 import type { TaskEvent } from "../../gen/noizylab/agent/v1/task_pb.js";
 import type { SubmitRequestSchema } from "../../gen/noizylab/agent/v1/task_service_pb.js";
+import { parseKey } from "./api-key.js";
+import { deriveSigningKey, newNonce, sha256Hex, signFields } from "./request-signing.js";
 
 /** WebSocketLike is the part of the WHATWG WebSocket the client uses (browsers' and ws's). */
 export interface WebSocketLike {
@@ -42,6 +44,11 @@ export interface RealtimeClientOptions {
   readonly WebSocket: WebSocketConstructor;
   /** The API key; sent in an auth frame first thing on every connection. */
   readonly apiKey?: string | undefined;
+  /**
+   * Also sign each session with the key (see docs/security.md): needed for keys that
+   * require signed requests.
+   */
+  readonly sign?: boolean;
   /** Binary Protobuf frames instead of JSON text. */
   readonly binary?: boolean;
   /** Reconnect backoff: the first delay, doubling up to the largest (250 ms to 10 s by default). */
@@ -105,6 +112,38 @@ export class RealtimeError extends Error {
   }
 }
 
+/** The path a session's signature covers: the gateway's (see docs/security.md). */
+const gatewayPath = "/ws";
+
+/** authFrame is the auth frame of a session: its key, and its signature when asked. */
+async function authFrame(apiKey: string, sign: boolean): Promise<ClientFrame> {
+  if (!sign) return create(ClientFrameSchema, { kind: { case: "auth", value: { apiKey } } });
+  const parsed = parseKey(apiKey);
+  if (parsed === undefined) throw new Error("the API key is not of the form ca_<key id>_<secret>");
+  const fields = {
+    keyId: parsed.keyId,
+    timestamp: Math.floor(Date.now() / 1000),
+    nonce: newNonce(),
+    path: gatewayPath,
+    bodySha256: await sha256Hex(new Uint8Array()),
+  };
+  const signature = await signFields(await deriveSigningKey(parsed.secret), fields);
+  return create(ClientFrameSchema, {
+    kind: {
+      case: "auth",
+      value: {
+        apiKey,
+        signature: {
+          keyId: fields.keyId,
+          timestamp: BigInt(fields.timestamp),
+          nonce: fields.nonce,
+          signature,
+        },
+      },
+    },
+  });
+}
+
 /**
  * createRealtimeClient connects to the gateway and keeps connecting: after a drop it waits
  * (with exponential backoff and jitter), reconnects and resubscribes every subscription.
@@ -164,10 +203,11 @@ export function createRealtimeClient(options: RealtimeClientOptions): RealtimeCl
           sessionReady();
           return;
         }
-        const auth = create(ClientFrameSchema, {
-          kind: { case: "auth", value: { apiKey: options.apiKey } },
-        });
-        socket?.send(encode(auth));
+        const sent = socket;
+        authFrame(options.apiKey, options.sign === true).then(
+          (auth) => sent?.send(encode(auth)),
+          (error: unknown) => options.onError?.("internal", `could not sign the session: ${error}`),
+        );
         return;
       }
       case "authenticated":

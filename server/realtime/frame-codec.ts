@@ -5,7 +5,7 @@ import {
   toBinary,
   toJsonString,
 } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { type ChannelEvent, ChannelEventSchema } from "../../gen/noizylab/agent/v1/channel_pb.js";
 import {
   type ClientFrame,
@@ -30,6 +30,34 @@ export function decodeClientFrame(data: Buffer, isBinary: boolean, types?: Regis
   return isBinary
     ? fromBinary(ClientFrameSchema, data)
     : fromJsonString(ClientFrameSchema, data.toString("utf8"), { registry: types });
+}
+
+// ClientFrame.request_id is field 1, in either format's spelling.
+const requestIdField = 1;
+
+/**
+ * requestIdOf salvages the request_id of a frame that does not decode, so that its error
+ * answers it: the field read alone, in JSON (either spelling) or binary; "" when even it
+ * cannot be read.
+ */
+export function requestIdOf(data: Buffer, isBinary: boolean): string {
+  try {
+    if (!isBinary) {
+      const parsed: unknown = JSON.parse(data.toString("utf8"));
+      const fields = (typeof parsed === "object" && parsed) as Record<string, unknown>;
+      const id = fields && (fields.requestId ?? fields.request_id);
+      return typeof id === "string" ? id : "";
+    }
+    const reader = new BinaryReader(data);
+    while (reader.pos < reader.len) {
+      const [field, wireType] = reader.tag();
+      if (field === requestIdField && wireType === WireType.LengthDelimited) return reader.string();
+      reader.skip(wireType);
+    }
+  } catch {
+    // Not even the id can be read: the error answers no request.
+  }
+  return "";
 }
 
 /** encodeFrame serializes a server frame in the session's format. */

@@ -1,35 +1,34 @@
 import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Registry } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { WebSocketServer } from "ws";
 import type { RealtimeStats } from "../../gen/noizylab/agent/v1/channel_pb.js";
 import type { AuditLog } from "../audit/audit-log.js";
+import { finishAudit, noteRefusal, startAudit } from "../audit/request-audit.js";
 import type { Engine } from "../engine/engine.js";
 import { keyFromHeaders } from "../security/api-keys.js";
 import { asRefusal, type Door, type Refusal } from "../security/door.js";
-import type { Peer } from "../security/network-rules.js";
 import type { ChannelHub } from "./channel-hub.js";
 import { binarySubprotocol, jsonSubprotocol } from "./frame-codec.js";
+import { FrameDoor, gatewayPath } from "./frame-door.js";
 import {
   closeCodes,
   Session,
-  type SessionAuth,
   type SessionInfo,
   type SessionLimits,
+  type SessionStart,
 } from "./session.js";
 
-/** The path the gateway answers WebSocket upgrades on. */
-export const gatewayPath = "/ws";
+export { gatewayPath } from "./frame-door.js";
 
 /** GatewayOptions configure the WebSocket gateway. */
 export interface GatewayOptions {
   readonly engine: Engine;
   readonly hub: ChannelHub;
   readonly limits: SessionLimits;
-  /** Checks the key at the upgrade, or in the session's first frame. */
+  /** Lets sessions in at the upgrade or their auth frame, and each of their frames after. */
   readonly door: Door;
   readonly audit: AuditLog;
   /** How long a session opened without a key has to send its auth frame. */
@@ -37,8 +36,6 @@ export interface GatewayOptions {
   /** The plugins' message types, for Any payloads in JSON frames. */
   readonly types: Registry;
 }
-
-type Audit = (peer: Peer, keyId: string, error?: ConnectError) => void;
 
 /**
  * refuseUpgrade answers a refused WebSocket upgrade with the HTTP status of its code (401,
@@ -52,6 +49,16 @@ function refuseUpgrade(socket: Duplex, refusal: Refusal): void {
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\ncontent-type: text/plain\r\n${extra.join("")}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+}
+
+/** Upgrade is an upgrade let in: how its session starts, from where, and its key's hold. */
+interface Upgrade {
+  readonly start: SessionStart;
+  readonly peer: string;
+  /** release gives back the hold on the key's sessions, should no session start. */
+  release(): void;
+  /** bind tells the upgrade its session, once it has started. */
+  bind(session: Session): void;
 }
 
 /** Gateway accepts WebSocket sessions at /ws on the server's one port. */
@@ -85,38 +92,39 @@ export function createGateway(options: GatewayOptions): Gateway {
   let total = 0;
 
   /**
-   * admitUpgrade checks an upgrade: with a key, the whole door at once; without one (browsers
-   * cannot send headers with a WebSocket), the network rules now and the key in the session's
-   * first frame. Allowed sessions are audited here, refusals by the caller.
+   * admitUpgrade lets an upgrade in: with a key, as a session of its key at once (key,
+   * signature where due, the key's cap on sessions, which `release` gives back); without one
+   * (browsers cannot send headers with a WebSocket), by the network rules now, and the
+   * session's first frame brings the key. It rejects with the Refusal.
    */
-  async function admitUpgrade(request: IncomingMessage, socketAddress: string, audit: Audit) {
-    const headers = request.headers;
-    if (keyFromHeaders(headers) !== undefined) {
-      const { caller, peer } = await options.door.admit({
-        path: gatewayPath,
-        headers,
-        socketAddress,
-      });
-      audit(peer, caller?.keyId ?? "");
-      return { peer, auth: { caller } };
+  async function admitUpgrade(request: IncomingMessage, door: FrameDoor): Promise<Upgrade> {
+    const { headers } = request;
+    const socketAddress = request.socket.remoteAddress ?? "";
+    if (keyFromHeaders(headers) === undefined) {
+      const peer = options.door.screen({ headers, socketAddress });
+      return {
+        start: { authTimeoutMs: options.authTimeoutMs },
+        peer: peer.ip,
+        release() {},
+        bind() {},
+      };
     }
-    const peer = options.door.screen({ headers, socketAddress });
-    const authenticate = async (apiKey: string) => {
-      try {
-        const admission = await options.door.admit({
-          path: gatewayPath,
-          headers: { ...headers, authorization: `Bearer ${apiKey}` },
-          socketAddress,
-        });
-        audit(admission.peer, admission.caller?.keyId ?? "");
-        return admission.caller;
-      } catch (error) {
-        const refusal = asRefusal(error, peer);
-        audit(refusal.peer, refusal.keyId, refusal.error);
-        throw refusal.error;
-      }
+    // The key may go before the session exists: the session then ends as soon as it does.
+    let session: Session | undefined;
+    let endedWith: ConnectError | undefined;
+    const { admission, release } = await door.admitSession((reason) => {
+      endedWith = reason;
+      session?.end(reason);
+    });
+    return {
+      start: { caller: admission.caller, release },
+      peer: admission.peer.ip,
+      release,
+      bind(bound) {
+        session = bound;
+        if (endedWith) bound.end(endedWith);
+      },
     };
-    return { peer, auth: { timeoutMs: options.authTimeoutMs, authenticate } };
   }
 
   return {
@@ -126,44 +134,51 @@ export function createGateway(options: GatewayOptions): Gateway {
         socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
         return;
       }
-      const started = performance.now();
-      const socketAddress = request.socket.remoteAddress ?? "";
-      const audit = (peer: Peer, keyId: string, error?: ConnectError) =>
-        options.audit.record({
-          time: timestampNow(),
-          procedure: gatewayPath,
-          peerIp: peer.ip,
-          country: peer.country,
-          userAgent: String(request.headers["user-agent"] ?? ""),
-          protocol: "websocket",
-          keyId,
-          code: error ? codeToString(error.code) : "ok",
-          reason: error?.rawMessage ?? "",
-          durationMs: Math.round(performance.now() - started),
-        });
-      let upgrade: { peer: Peer; auth: SessionAuth };
+      const door = new FrameDoor({
+        door: options.door,
+        audit: options.audit,
+        headers: request.headers,
+        socketAddress: request.socket.remoteAddress ?? "",
+      });
+      let upgrade: Upgrade;
       try {
-        upgrade = await admitUpgrade(request, socketAddress, audit);
+        upgrade = await admitUpgrade(request, door);
       } catch (error) {
         const refusal = asRefusal(error);
-        audit(refusal.peer, refusal.keyId, refusal.error);
+        // Refusals of the network rules alone are audited here; the door audits the others.
+        if (keyFromHeaders(request.headers) === undefined) {
+          const call = startAudit(
+            gatewayPath,
+            request.socket.remoteAddress ?? "",
+            request.headers["user-agent"],
+            "websocket",
+          );
+          noteRefusal(call.draft, refusal);
+          finishAudit(options.audit, call);
+        }
         refuseUpgrade(socket, refusal);
         return;
       }
+      // An upgrade ws refuses (not a WebSocket handshake) never becomes a session.
+      let opened = false;
+      socket.once("close", () => opened || upgrade.release());
       server.handleUpgrade(request, socket, head, (ws) => {
+        opened = true;
         const session = new Session({
           socket: ws,
           format: ws.protocol === binarySubprotocol ? "binary" : "json",
           types: options.types,
-          peer: upgrade.peer.ip,
+          peer: upgrade.peer,
           engine: options.engine,
           hub: options.hub,
           limits: options.limits,
-          auth: upgrade.auth,
+          door,
+          start: upgrade.start,
         });
         open.add(session);
         total++;
         ws.once("close", () => open.delete(session));
+        upgrade.bind(session);
       });
     },
     sessions: () => [...open].map((session) => session.info()),

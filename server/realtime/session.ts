@@ -3,30 +3,18 @@ import { create, type MessageInitShape, type Registry } from "@bufbuild/protobuf
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { WebSocket } from "ws";
-import { ChannelEventSchema } from "../../gen/noizylab/agent/v1/channel_pb.js";
-import { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import {
+  type AuthFrame,
   type ClientFrame,
   ServerFrameSchema,
-  type TaskFrame,
 } from "../../gen/noizylab/agent/v1/realtime_pb.js";
-import { SubmitResponseSchema } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import type { Engine } from "../engine/engine.js";
-import {
-  type Caller,
-  channelScope,
-  hasScope,
-  readableTasksOf,
-  scopeName,
-} from "../security/scopes.js";
-import { isTerminal } from "../store/task-projection.js";
+import type { Refusal } from "../security/door.js";
+import type { Caller } from "../security/scopes.js";
 import type { ChannelHub } from "./channel-hub.js";
-import {
-  decodeClientFrame,
-  encodeEventFrame,
-  encodeFrame,
-  type FrameFormat,
-} from "./frame-codec.js";
+import { decodeClientFrame, encodeFrame, type FrameFormat, requestIdOf } from "./frame-codec.js";
+import type { FrameDoor, RequestFrameKind } from "./frame-door.js";
+import { SessionRequests } from "./session-requests.js";
 
 /** SessionLimits bound one WebSocket session. */
 export interface SessionLimits {
@@ -49,10 +37,16 @@ export const closeCodes = {
   idle: 4002,
   slowConsumer: 4003,
   unauthenticated: 4401,
+  /** The session's key was revoked, or expired. */
+  revoked: 4403,
+  /** The session's key holds as many sessions as it may, or its auth was rate limited. */
+  overLimit: 4429,
 } as const;
 
 // How long a closing peer has to read what is left and answer the close frame.
 const closeGraceMs = 5_000;
+// Frames a client may send while its auth frame is checked; they are taken in order after.
+const maxFramesWhileAuthenticating = 64;
 
 /** SessionInfo describes a session for operators. */
 export interface SessionInfo {
@@ -63,12 +57,12 @@ export interface SessionInfo {
 }
 
 /**
- * SessionAuth is how a session knows its caller: from the upgrade, or from an auth frame that
- * must arrive within timeoutMs (authenticate checks its key, or throws the refusal).
+ * SessionStart is how a session begins: let in with the key of its upgrade (its caller, and
+ * the release of its hold on its key's sessions), or waiting for an auth frame for so long.
  */
-export type SessionAuth =
-  | { readonly caller: Caller | undefined }
-  | { readonly timeoutMs: number; authenticate(apiKey: string): Promise<Caller | undefined> };
+export type SessionStart =
+  | { readonly caller: Caller | undefined; readonly release: () => void }
+  | { readonly authTimeoutMs: number };
 
 /** SessionOptions are what a session needs from the gateway. */
 export interface SessionOptions {
@@ -80,28 +74,43 @@ export interface SessionOptions {
   readonly engine: Engine;
   readonly hub: ChannelHub;
   readonly limits: SessionLimits;
-  readonly auth: SessionAuth;
+  /** The door as this session meets it: its auth frame and each request frame pass it. */
+  readonly door: FrameDoor;
+  readonly start: SessionStart;
 }
 
+/** Where a session's authentication stands. */
+type Auth =
+  | { readonly state: "open"; readonly caller: Caller | undefined }
+  | { readonly state: "waiting" }
+  /** An auth frame is being checked: frames that come meanwhile wait their turn. */
+  | { readonly state: "checking"; readonly waiting: [Buffer, boolean][] };
+
 /**
- * Session serves one WebSocket: it answers client frames, forwards subscribed channels, and
- * guards the server against clients that vanish, idle or cannot keep up.
+ * Session serves one WebSocket: it lets each client frame in through the door as the call it
+ * stands for, answers it, forwards subscribed channels, and guards the server against
+ * clients that vanish, idle, cannot keep up, or whose key is revoked.
  */
 export class Session {
   readonly id = randomUUID();
   readonly connectedAt = new Date();
-  private readonly subscriptions = new Map<string, () => void>();
   private readonly closed = new AbortController();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly idle: NodeJS.Timeout;
   private alive = true;
-  private nextSubscription = 0;
-  private caller: Caller | undefined;
-  private authenticated: boolean;
-  private readonly authTimer: NodeJS.Timeout | undefined;
+  private auth: Auth;
+  private authTimer: NodeJS.Timeout | undefined;
+  private release: () => void = () => {};
+  private readonly requests: SessionRequests;
 
   constructor(private readonly options: SessionOptions) {
-    const { socket, limits } = options;
+    const { socket, limits, start } = options;
+    this.requests = new SessionRequests({
+      ...options,
+      send: (frame) => this.send(frame),
+      write: (data) => this.write(data),
+      closed: this.closed.signal,
+    });
     socket.on("message", (data: Buffer, isBinary) => this.receive(data, isBinary));
     socket.on("pong", () => {
       this.alive = true;
@@ -110,13 +119,14 @@ export class Session {
     socket.on("error", () => socket.terminate());
     this.heartbeat = setInterval(() => this.beat(), limits.heartbeatMs);
     this.idle = setTimeout(() => this.close(closeCodes.idle, "idle timeout"), limits.idleTimeoutMs);
-    const auth = options.auth;
-    this.authenticated = "caller" in auth;
-    this.caller = "caller" in auth ? auth.caller : undefined;
-    if (!("caller" in auth)) {
+    if ("caller" in start) {
+      this.auth = { state: "open", caller: start.caller };
+      this.release = start.release;
+    } else {
+      this.auth = { state: "waiting" };
       this.authTimer = setTimeout(
         () => this.close(closeCodes.unauthenticated, "authentication required"),
-        auth.timeoutMs,
+        start.authTimeoutMs,
       );
     }
     this.send({
@@ -128,8 +138,8 @@ export class Session {
           idleTimeoutMs: limits.idleTimeoutMs,
           maxFrameBytes: limits.maxFrameBytes,
           maxSubscriptions: limits.maxSubscriptions,
-          authenticated: this.authenticated,
-          authTimeoutMs: "timeoutMs" in auth ? auth.timeoutMs : 0,
+          authenticated: this.auth.state === "open",
+          authTimeoutMs: "authTimeoutMs" in start ? start.authTimeoutMs : 0,
         },
       },
     });
@@ -141,7 +151,7 @@ export class Session {
       id: this.id,
       peer: this.options.peer,
       connectedAt: this.connectedAt,
-      subscriptions: this.subscriptions.size,
+      subscriptions: this.requests.subscriptionCount,
     };
   }
 
@@ -150,6 +160,13 @@ export class Session {
     this.options.socket.close(code, reason);
     // A peer that never completes the close handshake is cut off.
     setTimeout(() => this.options.socket.terminate(), closeGraceMs).unref();
+  }
+
+  /** end says why in an error frame, then closes the session: its key's end, or a refusal. */
+  end(error: ConnectError, code: number = closeCodes.revoked): void {
+    if (this.closed.signal.aborted) return;
+    this.sendError("", error);
+    this.close(code, error.rawMessage.slice(0, 120));
   }
 
   private beat(): void {
@@ -166,18 +183,19 @@ export class Session {
     clearTimeout(this.idle);
     clearTimeout(this.authTimer);
     this.closed.abort();
-    for (const unsubscribe of this.subscriptions.values()) unsubscribe();
-    this.subscriptions.clear();
+    this.requests.dispose();
+    this.release();
   }
 
-  private write(data: string | Uint8Array): void {
+  private write(data: string | Uint8Array): number {
     const { socket, limits } = this.options;
-    if (socket.readyState !== socket.OPEN) return;
+    if (socket.readyState !== socket.OPEN) return 0;
     if (socket.bufferedAmount > limits.maxBufferedBytes) {
       this.dropSlowConsumer();
-      return;
+      return 0;
     }
     socket.send(data);
+    return typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
   }
 
   private dropSlowConsumer(): void {
@@ -197,155 +215,120 @@ export class Session {
     this.close(closeCodes.slowConsumer, "slow consumer");
   }
 
-  private send(frame: MessageInitShape<typeof ServerFrameSchema>): void {
-    this.write(
+  private send(frame: MessageInitShape<typeof ServerFrameSchema>): number {
+    return this.write(
       encodeFrame(create(ServerFrameSchema, frame), this.options.format, this.options.types),
     );
   }
 
-  private sendError(requestId: string, error: unknown): void {
+  private sendError(requestId: string, error: unknown, retryAfter?: string): number {
     const connectError = ConnectError.from(error, Code.InvalidArgument);
-    this.send({
+    return this.send({
       requestId,
       kind: {
         case: "error",
-        value: { code: codeToString(connectError.code), message: connectError.rawMessage },
+        value: {
+          code: codeToString(connectError.code),
+          message: connectError.rawMessage,
+          retryAfterMs: retryAfter === undefined ? 0 : Number(retryAfter) * 1000,
+        },
       },
     });
   }
 
   private receive(data: Buffer, isBinary: boolean): void {
     this.idle.refresh();
+    if (this.auth.state === "checking") {
+      if (this.auth.waiting.length < maxFramesWhileAuthenticating) {
+        this.auth.waiting.push([data, isBinary]);
+        return;
+      }
+      const message = `at most ${maxFramesWhileAuthenticating} frames may wait for the auth frame's check`;
+      this.sendError(
+        requestIdOf(data, isBinary),
+        new ConnectError(message, Code.ResourceExhausted),
+      );
+      return;
+    }
     if (data.byteLength > this.options.limits.maxFrameBytes) {
       const message = `frame of ${data.byteLength} bytes exceeds the ${this.options.limits.maxFrameBytes}-byte limit`;
-      this.sendError("", new ConnectError(message, Code.ResourceExhausted));
+      this.sendError(
+        requestIdOf(data, isBinary),
+        new ConnectError(message, Code.ResourceExhausted),
+      );
       return;
     }
     let frame: ClientFrame;
     try {
       frame = decodeClientFrame(data, isBinary, this.options.types);
     } catch (error) {
-      this.sendError(
-        "",
-        new ConnectError(
-          `malformed frame: ${ConnectError.from(error).rawMessage}`,
-          Code.InvalidArgument,
-        ),
-      );
+      const message = `malformed frame: ${ConnectError.from(error).rawMessage}`;
+      this.sendError(requestIdOf(data, isBinary), new ConnectError(message, Code.InvalidArgument));
       return;
     }
-    this.dispatch(frame).catch((error: unknown) => this.sendError(frame.requestId, error));
-  }
-
-  private async dispatch(frame: ClientFrame): Promise<void> {
     const { requestId, kind } = frame;
-    if (kind.case === "auth") return this.authenticate(requestId, kind.value.apiKey);
-    if (!this.authenticated) {
-      throw new ConnectError(
-        "authenticate first: send an auth frame with an API key",
-        Code.Unauthenticated,
-      );
-    }
-    switch (kind.case) {
-      case "ping":
-        this.send({ requestId, kind: { case: "pong", value: { nonce: kind.value.nonce } } });
-        return;
-      case "pong":
-        return;
-      case "task":
-        return this.submit(requestId, kind.value);
-      case "subscribe":
-        return this.subscribe(requestId, kind.value.channel);
-      case "unsubscribe": {
-        const id = kind.value.subscriptionId;
-        const unsubscribe = this.subscriptions.get(id);
-        if (unsubscribe === undefined)
-          throw new ConnectError(`no subscription ${JSON.stringify(id)}`, Code.NotFound);
-        unsubscribe();
-        this.subscriptions.delete(id);
-        this.send({ requestId, kind: { case: "unsubscribed", value: { subscriptionId: id } } });
-        return;
-      }
-      default:
-        throw new ConnectError(
-          "unknown frame kind: set one of ping, pong, task, subscribe, unsubscribe",
-          Code.InvalidArgument,
-        );
-    }
-  }
-
-  private async authenticate(requestId: string, apiKey: string): Promise<void> {
-    const auth = this.options.auth;
-    if (this.authenticated || "caller" in auth) {
-      throw new ConnectError("the session is already authenticated", Code.FailedPrecondition);
-    }
-    try {
-      this.caller = await auth.authenticate(apiKey);
-    } catch (error) {
-      this.sendError(requestId, error);
-      this.close(closeCodes.unauthenticated, "authentication failed");
+    if (kind.case === "auth") {
+      this.authenticate(requestId, kind.value);
       return;
     }
-    this.authenticated = true;
-    clearTimeout(this.authTimer);
-    this.send({
-      requestId,
-      kind: { case: "authenticated", value: { keyId: this.caller?.keyId ?? "" } },
-    });
+    if (this.auth.state !== "open") {
+      const message = "authenticate first: send an auth frame with an API key";
+      this.sendError(requestId, new ConnectError(message, Code.Unauthenticated));
+      return;
+    }
+    // A client's answers to the server's pings (the server pings at the WebSocket level).
+    if (kind.case === "pong") return;
+    if (kind.case === undefined) {
+      const message = "unknown frame kind: set one of ping, pong, task, subscribe, unsubscribe";
+      this.sendError(requestId, new ConnectError(message, Code.InvalidArgument));
+      return;
+    }
+    this.admit(frame, kind.case, data.byteLength);
   }
 
-  /** require throws PermissionDenied unless the session's key holds the scope. */
-  private require(scope: Scope, what: string): void {
-    if (this.caller && !hasScope(this.caller, scope)) {
-      const message = `API key ${this.caller.keyId} lacks the ${scopeName(scope)} scope to ${what}`;
-      throw new ConnectError(message, Code.PermissionDenied);
-    }
-  }
-
-  private async submit(requestId: string, frame: TaskFrame): Promise<void> {
-    this.require(Scope.TASKS_SUBMIT, "submit tasks");
-    const submit = frame.submit;
-    if (submit === undefined)
-      throw new ConnectError("task.submit is required", Code.InvalidArgument);
-    const submitted = await this.options.engine.submit({ ...submit, keyId: this.caller?.keyId });
-    this.send({
-      requestId,
-      kind: { case: "task", value: create(SubmitResponseSchema, submitted) },
-    });
-    const { task } = submitted;
-    for await (const event of this.options.engine.watchTask(task.id, 0n, this.closed.signal)) {
-      if (isTerminal(event.state)) {
-        this.send({ requestId, kind: { case: "result", value: event } });
-      } else if (frame.streamEvents) {
-        const value = create(ChannelEventSchema, {
-          payload: { case: "taskEvent", value: event },
-          taskType: task.type,
-        });
-        this.send({ requestId, kind: { case: "event", value } });
-      }
-    }
-  }
-
-  private async subscribe(
-    requestId: string,
-    channel: Parameters<ChannelHub["subscribe"]>[0],
-  ): Promise<void> {
-    this.require(channelScope(channel), `subscribe to the ${channel?.target.case ?? "?"} channel`);
-    if (this.subscriptions.size >= this.options.limits.maxSubscriptions) {
-      throw new ConnectError(
-        `at most ${this.options.limits.maxSubscriptions} subscriptions per session`,
-        Code.ResourceExhausted,
-      );
-    }
-    const id = String(++this.nextSubscription);
-    const { format, types } = this.options;
-    const unsubscribe = this.options.hub.subscribe(
-      channel,
-      (event) => this.write(encodeEventFrame(event, id, format, types)),
-      "subscribe.channel",
-      readableTasksOf(this.caller),
+  /** admit lets a request frame in as the call it stands for, then has it answered. */
+  private admit(frame: ClientFrame, kind: RequestFrameKind, bytesIn: number): void {
+    this.options.door.admit(kind, bytesIn).then(
+      (call) => this.requests.answer(frame, call),
+      (refusal: Refusal) => {
+        this.sendError(frame.requestId, refusal.error, refusal.headers["retry-after"]);
+        // A key revoked or expired since the session began ends it.
+        if (refusal.error.code === Code.Unauthenticated) this.end(refusal.error);
+      },
     );
-    this.subscriptions.set(id, unsubscribe);
-    this.send({ requestId, kind: { case: "subscribed", value: { subscriptionId: id, channel } } });
+  }
+
+  private authenticate(requestId: string, frame: AuthFrame): void {
+    if (this.auth.state !== "waiting") {
+      const message = "the session is already authenticated";
+      this.sendError(requestId, new ConnectError(message, Code.FailedPrecondition));
+      return;
+    }
+    const checking: Auth = { state: "checking", waiting: [] };
+    this.auth = checking;
+    this.options.door
+      .admitSession((reason) => this.end(reason), frame)
+      .then(
+        ({ admission, release }) => {
+          clearTimeout(this.authTimer);
+          this.auth = { state: "open", caller: admission.caller };
+          this.release = release;
+          // Closed meanwhile: the hold goes at once.
+          if (this.closed.signal.aborted) release();
+          this.send({
+            requestId,
+            kind: { case: "authenticated", value: { keyId: admission.caller?.keyId ?? "" } },
+          });
+          for (const [data, isBinary] of checking.waiting) this.receive(data, isBinary);
+        },
+        (refusal: Refusal) => {
+          this.sendError(requestId, refusal.error, refusal.headers["retry-after"]);
+          const overLimit = refusal.error.code === Code.ResourceExhausted;
+          this.close(
+            overLimit ? closeCodes.overLimit : closeCodes.unauthenticated,
+            overLimit ? "over the key's limit" : "authentication failed",
+          );
+        },
+      );
   }
 }

@@ -31,14 +31,20 @@ export function scopeLimitsOf(value: string): Map<Scope, RateLimit> {
   return limits;
 }
 
-/** doorOptionsOf builds the door's options from the config; a bad CIDR throws, naming its setting. */
+/**
+ * doorOptionsOf builds the door's options from the config, on the store's rate-limit buckets
+ * and nonces; a bad CIDR throws, naming its setting.
+ */
 export function doorOptionsOf(
   config: AgentConfig,
   keys: KeyManager,
-  limiter: RateLimiter,
+  store: { readonly rateLimiter: RateLimiter; readonly keys: DoorOptions["nonces"] },
 ): DoorOptions {
   return {
     keys,
+    nonces: store.keys,
+    maxStreamsPerKey: config.maxStreamsPerKey,
+    maxSessionsPerKey: config.wsMaxSessionsPerKey,
     openPaths: listOf(config.openPaths),
     network: createNetworkRules({
       allow: listOf(config.ipAllow),
@@ -51,7 +57,7 @@ export function doorOptionsOf(
       allowUnknownCountry: config.unknownCountry === "allow",
       countryOf: config.countryDatabase ? openCountryDatabase(config.countryDatabase) : undefined,
     }),
-    limiter,
+    limiter: store.rateLimiter,
     defaultRateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
     scopeRateLimits: scopeLimitsOf(config.scopeRateLimits),
   };

@@ -490,6 +490,9 @@ describe("the door's network rules", () => {
       limiter: createRateLimiter(),
       defaultRateLimit: { perSecond: 1, burst: 1 },
       openPaths: [],
+      nonces: store.keys,
+      maxStreamsPerKey: 10,
+      maxSessionsPerKey: 10,
     });
     await expect(
       door.admit({ path: submitPath, headers: {}, socketAddress: "::ffff:10.9.8.7" }),
@@ -518,6 +521,9 @@ describe("the door's admission of a key it has read", () => {
       limiter: createRateLimiter(),
       defaultRateLimit: { perSecond: 0.001, burst: 2 },
       openPaths: [],
+      nonces: store.keys,
+      maxStreamsPerKey: 10,
+      maxSessionsPerKey: 10,
     });
     const { key, info } = await keys.create({ name: "test", scopes: [Scope.TASKS_SUBMIT] });
     const request = { path: submitPath, headers: bearer(key), socketAddress: "127.0.0.1" };

@@ -3,19 +3,36 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "../../gen/noizylab/agent/v1/errors_pb.js";
 import type { Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { andThen, type MaybePromise } from "../lib/maybe-promise.js";
+import type { KeyStore } from "../store/key-store.js";
 import { keyFromHeaders } from "./api-keys.js";
 import type { KeyManager } from "./key-manager.js";
 import type { NetworkRules, Peer } from "./network-rules.js";
+import { type Cancel, OpenCalls } from "./open-calls.js";
 import type { RateLimit, RateLimiter } from "./rate-limiter.js";
 import { type Access, accessOf, type Caller, hasScope, scopeName } from "./scopes.js";
+import { isSigned, verifySignature } from "./signature-verifier.js";
+
+type Headers = Record<string, string | string[] | undefined>;
 
 /** DoorRequest is what the door sees of a request: never its body. */
 export interface DoorRequest {
   readonly path: string;
-  readonly headers: Record<string, string | string[] | undefined>;
+  readonly headers: Headers;
   /** The address of the connection's far end. */
   readonly socketAddress: string;
 }
+
+/** SignedRequest is a request whose signature is checked: its path, headers and body as sent. */
+export interface SignedRequest {
+  /** The path its signature covers: the request's, or "/ws" for a WebSocket session. */
+  readonly path: string;
+  readonly headers: Headers;
+  /** The body bytes exactly as received (a Connect GET's message; nothing for an upgrade). */
+  readonly body: Uint8Array;
+}
+
+/** HeldCall is a kind of long-lived call a key may hold only so many of open at once. */
+export type HeldCall = "stream" | "session";
 
 /** Admission is the door's answer: who the caller is (undefined on an open path), and from where. */
 export interface Admission {
@@ -47,11 +64,19 @@ export interface DoorOptions {
   readonly scopeRateLimits?: ReadonlyMap<Scope, RateLimit> | undefined;
   /** Paths the operator opened to everyone; a trailing "*" matches a prefix. */
   readonly openPaths: readonly string[];
+  /** Where signed requests' nonces are recorded, so that a replay is refused. */
+  readonly nonces: Pick<KeyStore, "useNonce">;
+  /** The most server streams (Run, watches, reflection) one key may hold open at once. */
+  readonly maxStreamsPerKey: number;
+  /** The most WebSocket sessions one key may hold open at once. */
+  readonly maxSessionsPerKey: number;
 }
 
 /**
- * Door decides, from the path, the headers and the peer's address alone, whether a request
- * may be served: network rules, then the key, its scope, and its rate limit.
+ * Door is the one admission step every way in calls (the general HTTP path, the fast path,
+ * the WebSocket upgrade and each of its frames): from the path, the headers and the peer's
+ * address, whether a request may be served (network rules, then the key, its scope and its
+ * rate limit); its signature, where one is due; and the long-lived calls its key holds open.
  */
 export interface Door {
   /** screen applies the network rules alone and returns the peer, or throws a Refusal. */
@@ -61,6 +86,17 @@ export interface Door {
    * needs is in memory (a key read before, a rate limit kept in memory), else with a promise.
    */
   admit(request: DoorRequest): MaybePromise<Admission>;
+  /** signatureDue tells whether an admitted request's signature must be checked. */
+  signatureDue(admission: Admission, headers: Headers): boolean;
+  /** verify checks a request's signature (see verifySignature), or rejects with a Refusal. */
+  verify(admission: Admission, request: SignedRequest): Promise<void>;
+  /**
+   * hold holds a long-lived call of an admitted caller open: counted against its key's cap
+   * (a Refusal past it), and ended by `cancel` at once when the key is revoked (on any
+   * instance) or expires. It returns the release, to call when the call ends. A caller on
+   * an open path holds nothing.
+   */
+  hold(kind: HeldCall, admission: Admission, cancel: Cancel): () => void;
 }
 
 /** asRefusal is a Refusal as it is, or any other failure of the door as an internal one. */
@@ -90,8 +126,35 @@ function unreachable(caller: Caller, peer: Peer, error: unknown): Refusal {
   return new Refusal(ConnectError.from(error), peer, caller.keyId);
 }
 
+/** revokedError is what a call held open by a revoked key ends with. */
+const revokedError = (keyId: string) =>
+  new ConnectError(`API key ${keyId} was revoked`, Code.Unauthenticated);
+
 /** createDoor makes the door. */
 export function createDoor(options: DoorOptions): Door {
+  const held: Record<HeldCall, OpenCalls> = {
+    stream: new OpenCalls(options.maxStreamsPerKey, "streams"),
+    session: new OpenCalls(options.maxSessionsPerKey, "sessions"),
+  };
+  const end = (keyId: string) => {
+    for (const calls of Object.values(held)) calls.end(keyId, revokedError(keyId));
+  };
+  // A revocation anywhere ends the key's calls here; after revocations may have been missed,
+  // every key holding calls is read anew.
+  options.keys.onRevoked((keyId) => {
+    if (keyId !== undefined) {
+      end(keyId);
+      return;
+    }
+    const holding = new Set(Object.values(held).flatMap((calls) => calls.keyIds()));
+    for (const id of holding) {
+      options.keys.isValid(id).then(
+        (valid) => valid || end(id),
+        () => {},
+      );
+    }
+  });
+
   function screen({ headers, socketAddress }: Omit<DoorRequest, "path">): Peer {
     const peer = options.network.peerOf(socketAddress, headers);
     const blocked = options.network.refusalOf(peer);
@@ -140,6 +203,31 @@ export function createDoor(options: DoorOptions): Door {
 
   return {
     screen,
+    signatureDue: ({ caller }, headers) =>
+      caller !== undefined && (caller.signing?.required === true || isSigned(headers)),
+    async verify({ caller, peer }, { path, headers, body }) {
+      if (caller === undefined) return;
+      try {
+        await verifySignature({
+          caller,
+          path,
+          headers,
+          body,
+          keys: options.nonces,
+          now: Math.floor(Date.now() / 1000),
+        });
+      } catch (error) {
+        throw new Refusal(ConnectError.from(error), peer, caller.keyId);
+      }
+    },
+    hold(kind, { caller, peer }, cancel) {
+      if (caller === undefined) return () => {};
+      try {
+        return held[kind].hold(caller, cancel);
+      } catch (error) {
+        throw new Refusal(ConnectError.from(error), peer, caller.keyId);
+      }
+    },
     admit({ path, headers, socketAddress }) {
       try {
         const peer = screen({ headers, socketAddress });

@@ -52,6 +52,13 @@ export interface KeyManager {
    */
   authenticate(key: string | undefined): MaybePromise<Caller>;
   /**
+   * onRevoked calls listener with each key revoked from now on, on any instance; with
+   * undefined when revocations may have been missed (see KeyStore.onRevoke).
+   */
+  onRevoked(listener: (keyId: string | undefined) => void): () => void;
+  /** isValid reads a key anew and tells whether it may still be used: not revoked, not expired. */
+  isValid(keyId: string): Promise<boolean>;
+  /**
    * bootstrap makes an admin key when there is none at all, writes it to <dataDir>/admin.key
    * (mode 0600) and returns that path; undefined when keys already exist.
    */
@@ -138,6 +145,7 @@ export function createKeyManager(keys: KeyStore): KeyManager {
         scopes: new Set(stored.scopes),
         rateLimit: stored.rateLimit ?? undefined,
         signing: { key: stored.signingKey, required: stored.requireSignature },
+        expiresAt: stored.expiresAt ?? undefined,
       };
       callers.set(stored, caller);
     }
@@ -153,6 +161,15 @@ export function createKeyManager(keys: KeyStore): KeyManager {
       const revoked = await keys.revoke(keyId, Date.now());
       if (revoked === undefined) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
       return infoOf(revoked);
+    },
+    onRevoked: (listener) => keys.onRevoke(listener),
+    async isValid(keyId) {
+      const stored = await keys.get(keyId);
+      return (
+        stored !== undefined &&
+        stored.revokedAt === null &&
+        (stored.expiresAt === null || stored.expiresAt > Date.now())
+      );
     },
     authenticate(key) {
       if (key === undefined || key === "") {

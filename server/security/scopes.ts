@@ -12,6 +12,8 @@ export interface Caller {
   readonly rateLimit?: RateLimit | undefined;
   /** The key requests are signed with, and whether they must be. */
   readonly signing?: { readonly key: Uint8Array; readonly required: boolean } | undefined;
+  /** When the key expires, in milliseconds since the epoch; undefined for never. */
+  readonly expiresAt?: number | undefined;
 }
 
 /** Access is what a procedure needs: nothing, any valid key, or a key with a scope. */
@@ -31,7 +33,8 @@ const access = new Map<string, Access>([
   [procedure(AgentService, "GetCapabilities"), "key"],
   [procedure(AgentService, "Ping"), "key"],
   [procedure(AgentService, "PingStream"), "key"],
-  [procedure(AgentService, "WatchEvents"), Scope.TASKS_READ],
+  // Each channel needs its own scope (see channelScope): metrics:read keys watch metrics.
+  [procedure(AgentService, "WatchEvents"), "key"],
   [procedure(AgentService, "ListAuditEvents"), Scope.ADMIN],
   [procedure(AgentService, "ListPlugins"), Scope.ADMIN],
   [procedure(AgentService, "LoadPlugin"), Scope.ADMIN],

@@ -30,7 +30,7 @@ export interface VerifyOptions {
   /** The body bytes exactly as received: never a re-serialization of the parsed message. */
   readonly body: Uint8Array;
   /** Where seen nonces are recorded, so a replay within the window is refused. */
-  readonly keys: KeyStore;
+  readonly keys: Pick<KeyStore, "useNonce">;
   /** Unix time in seconds. */
   readonly now: number;
 }

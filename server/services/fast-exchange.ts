@@ -1,5 +1,9 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import {
+  constants as http2Constants,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
 import type { Readable } from "node:stream";
 
 /**
@@ -17,8 +21,10 @@ export interface FastExchange {
   readonly answered: boolean;
   /** Whether the exchange is over: answered, or the caller left. */
   readonly closed: boolean;
-  /** onClose calls back once the exchange is over. */
+  /** onClose calls back once the exchange is over (at once, when it is already). */
   onClose(listener: () => void): void;
+  /** abort ends the exchange at once, as it stands: a stream is reset, a connection cut. */
+  abort(): void;
   /**
    * answer sends the headers (":status" among them), then the body and trailers if any, and
    * ends the exchange. Trailers need HTTP/2.
@@ -54,7 +60,12 @@ export class Http2Exchange implements FastExchange {
   }
 
   onClose(listener: () => void): void {
-    this.stream.once("close", listener);
+    if (this.stream.closed || this.stream.destroyed) queueMicrotask(listener);
+    else this.stream.once("close", listener);
+  }
+
+  abort(): void {
+    this.stream.close(http2Constants.NGHTTP2_CANCEL);
   }
 
   answer(
@@ -111,7 +122,12 @@ export class Http1Exchange implements FastExchange {
   }
 
   onClose(listener: () => void): void {
-    this.response.once("close", listener);
+    if (this.closed) queueMicrotask(listener);
+    else this.response.once("close", listener);
+  }
+
+  abort(): void {
+    this.response.destroy();
   }
 
   answer(

@@ -80,9 +80,8 @@ beforeAll(async () => {
   const handler = createRpcHandler({
     routes,
     router: routerOptions,
-    door: createDoor(doorOptionsOf(config, keys, store.rateLimiter)),
+    door: createDoor(doorOptionsOf(config, keys, store)),
     audit,
-    keys: store.keys,
     maxMessageBytes: 1024 * 1024,
     corsOrigins: [],
     onError: (error) => {

@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  constants as http2Constants,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
 import {
   Code,
-  ConnectError,
   type ConnectRouter,
   type ConnectRouterOptions,
   createConnectRouter,
@@ -19,23 +21,23 @@ import {
 } from "@connectrpc/connect-node";
 import { createAuditInterceptor } from "../audit/audit-interceptor.js";
 import type { AuditLog } from "../audit/audit-log.js";
+import {
+  type AuditedCall,
+  finishAudit,
+  noteCaller,
+  noteRefusal,
+  startAudit,
+} from "../audit/request-audit.js";
 import type { NodeRequest, NodeResponse, RequestHandler } from "../listener/node-types.js";
 import { type AuditDraft, kAudit, kCaller } from "../security/context.js";
-import { type Admission, asRefusal, type Door } from "../security/door.js";
-import type { Peer } from "../security/network-rules.js";
+import { type Admission, asRefusal, type Door, type Refusal } from "../security/door.js";
 import {
   discardBody,
   protocolOf,
   refusalAnswer,
   writeRefusal,
 } from "../security/refusal-response.js";
-import {
-  connectGetMessage,
-  isSigned,
-  readBody,
-  verifySignature,
-} from "../security/signature-verifier.js";
-import type { KeyStore } from "../store/key-store.js";
+import { connectGetMessage, readBody } from "../security/signature-verifier.js";
 import { createCors } from "./cors.js";
 import { type FastExchange, Http1Exchange, Http2Exchange } from "./fast-exchange.js";
 import { codeOfResponse, counted, replay } from "./response-bodies.js";
@@ -56,8 +58,6 @@ export interface RpcHandlerOptions {
   readonly router: ConnectRouterOptions;
   readonly door: Door;
   readonly audit: AuditLog;
-  /** Where request nonces are recorded, for signed requests. */
-  readonly keys: KeyStore;
   /** The largest request message; a signed body is read whole, up to this and its framing. */
   readonly maxMessageBytes: number;
   /** Origins whose browser pages may call (CORS); "*" for any. */
@@ -68,42 +68,36 @@ export interface RpcHandlerOptions {
 // Room for the framing of a signed body (envelope headers) beyond its message.
 const signedBodySlack = 64;
 
-/** Meter counts the body bytes of one request and its response. */
-interface Meter {
-  in: number;
-  out: number;
-}
-
-/** AuditedCall is a request's audit draft, its byte counts, and when it started. */
-interface AuditedCall {
-  readonly draft: AuditDraft;
-  readonly meter: Meter;
-  /** The wall-clock time it started, in milliseconds since the epoch. */
-  readonly startedAt: number;
-  /** The same, on the monotonic clock its duration is measured on. */
-  readonly started: number;
-}
-
-/** noteCaller fills in the audit draft who called (their key id, if any) and from where. */
-function noteCaller(draft: AuditDraft, keyId: string, peer: Peer): void {
-  draft.keyId = keyId;
-  draft.peerIp = peer.ip;
-  draft.country = peer.country;
-}
-
 /** refuseFast answers a refused fast call, once its body has arrived. */
 async function refuseFast(
   exchange: FastExchange,
   draft: AuditDraft,
-  error: ConnectError,
-  extraHeaders?: Record<string, string>,
+  refusal: Refusal,
+  answerHeaders?: Record<string, string>,
 ): Promise<void> {
-  draft.code = codeToString(error.code);
-  draft.reason = error.rawMessage;
+  noteRefusal(draft, refusal);
   await discardBody(exchange.body);
-  const answer = refusalAnswer(String(exchange.headers["content-type"]), error, extraHeaders);
+  const answer = refusalAnswer(String(exchange.headers["content-type"]), refusal.error, {
+    ...answerHeaders,
+    ...refusal.headers,
+  });
   exchange.answer({ ":status": answer.status, ...answer.headers }, answer.body);
 }
+
+/** cutOff ends a response at once, as it stands: its HTTP/2 stream reset, or its connection cut. */
+function cutOff(response: NodeResponse): void {
+  if ("stream" in response) response.stream.close(http2Constants.NGHTTP2_CANCEL);
+  else response.destroy();
+}
+
+/** auditedCall starts the audit event of a call over HTTP, in the protocol its content type names. */
+const auditedCall = (procedure: string, peerIp: string, headers: IncomingHttpHeaders) =>
+  startAudit(
+    procedure,
+    peerIp,
+    headers["user-agent"],
+    protocolOf(String(headers["content-type"] ?? "")),
+  );
 
 /** FastServe serves a fast call that the door let in. */
 type FastServe = (exchange: FastExchange, options: FastCallOptions) => Promise<FastCallOutcome>;
@@ -151,27 +145,31 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     router.handlers.map((h) => [h.requestPath, h]),
   );
 
+  /**
+   * serve serves a call on the general path; `onClose` runs a task once its response has
+   * closed (at once, if it has already).
+   */
   async function serve(
     request: NodeRequest,
     response: NodeResponse,
-    draft: AuditDraft,
-    meter: Meter,
+    { draft, meter }: AuditedCall,
+    onClose: (task: () => void) => void,
   ): Promise<void> {
     const path = draft.procedure ?? "";
+    const refuse = (refusal: Refusal) => {
+      noteRefusal(draft, refusal);
+      return writeRefusal(request, response, refusal.error, refusal.headers);
+    };
+    const { door } = options;
     let admission: Admission;
     try {
-      admission = await options.door.admit({
+      admission = await door.admit({
         path,
         headers: request.headers,
         socketAddress: request.socket?.remoteAddress ?? "",
       });
     } catch (error) {
-      const refusal = asRefusal(error);
-      noteCaller(draft, refusal.keyId, refusal.peer);
-      draft.code = codeToString(refusal.error.code);
-      draft.reason = refusal.error.rawMessage;
-      await writeRefusal(request, response, refusal.error, refusal.headers);
-      return;
+      return refuse(asRefusal(error));
     }
     const { caller, peer } = admission;
     noteCaller(draft, caller?.keyId ?? "", peer);
@@ -182,6 +180,14 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       response.end();
       return;
     }
+    if (handler.method.methodKind !== "unary") {
+      try {
+        // Cut off at once when its key is revoked or expires.
+        onClose(door.hold("stream", admission, () => cutOff(response)));
+      } catch (error) {
+        return refuse(asRefusal(error));
+      }
+    }
     const contextValues = createContextValues().set(kCaller, caller).set(kAudit, draft);
     let universalRequest = universalRequestFromNodeRequest(
       request,
@@ -189,7 +195,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       undefined,
       contextValues,
     );
-    if (caller && (caller.signing?.required || isSigned(request.headers))) {
+    if (door.signatureDue(admission, request.headers)) {
       // A signature covers the body as sent, so it is read whole and checked before any parsing.
       let received: Uint8Array;
       try {
@@ -197,21 +203,14 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
           universalRequest.body as AsyncIterable<Uint8Array>,
           options.maxMessageBytes + signedBodySlack,
         );
-        await verifySignature({
-          caller,
+        await door.verify(admission, {
           path,
           headers: request.headers,
           // A Connect GET carries its message in the query: the signature covers it there.
           body: request.method === "GET" ? connectGetMessage(request.url ?? "") : received,
-          keys: options.keys,
-          now: Math.floor(Date.now() / 1000),
         });
       } catch (error) {
-        const refusal = ConnectError.from(error);
-        draft.code = codeToString(refusal.code);
-        draft.reason = refusal.rawMessage;
-        await writeRefusal(request, response, refusal);
-        return;
+        return refuse(asRefusal(error, peer));
       }
       universalRequest = { ...universalRequest, body: replay(received) };
     }
@@ -237,30 +236,6 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     );
   }
 
-  /** audited starts a request's audit draft (see recordAudit). */
-  function audited(procedure: string, peerIp: string, headers: IncomingHttpHeaders): AuditedCall {
-    const draft: AuditDraft = {
-      procedure,
-      peerIp,
-      userAgent: String(headers["user-agent"] ?? ""),
-      protocol: protocolOf(String(headers["content-type"] ?? "")),
-    };
-    return { draft, meter: { in: 0, out: 0 }, startedAt: Date.now(), started: performance.now() };
-  }
-
-  /** recordAudit writes a request's audit event, once its response has closed. */
-  function recordAudit({ draft, meter, startedAt, started }: AuditedCall): void {
-    if (!options.audit.enabled) return;
-    options.audit.record({
-      ...draft,
-      time: timestampFromMs(startedAt),
-      code: draft.code || "canceled",
-      durationMs: Math.round(performance.now() - started),
-      bytesIn: BigInt(meter.in),
-      bytesOut: BigInt(meter.out),
-    });
-  }
-
   const cors = createCors(options.corsOrigins);
 
   async function serveFast(
@@ -274,36 +249,25 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     const path = draft.procedure ?? "";
     // A browser's call gets its CORS headers with whatever answer it gets, as on the general path.
     const answerHeaders = cors.headersFor(headers.origin);
+    const { door } = options;
     let admission: Admission;
     try {
-      const admitted = options.door.admit({ path, headers, socketAddress: draft.peerIp ?? "" });
+      const admitted = door.admit({ path, headers, socketAddress: draft.peerIp ?? "" });
       // A known key is admitted at once: no turn of the microtask queue.
       admission = admitted instanceof Promise ? await admitted : admitted;
+      // Signed calls take the general path: one here is unsigned, and refused if it must sign.
+      if (door.signatureDue(admission, headers)) {
+        await door.verify(admission, { path, headers, body: new Uint8Array() });
+      }
+      if (route.method.methodKind !== "unary") {
+        // Cut off at once when its key is revoked or expires.
+        exchange.onClose(door.hold("stream", admission, () => exchange.abort()));
+      }
     } catch (error) {
-      const refusal = asRefusal(error);
-      noteCaller(draft, refusal.keyId, refusal.peer);
-      return refuseFast(exchange, draft, refusal.error, {
-        ...answerHeaders,
-        ...refusal.headers,
-      });
+      return refuseFast(exchange, draft, asRefusal(error), answerHeaders);
     }
     const { caller, peer } = admission;
     noteCaller(draft, caller?.keyId ?? "", peer);
-    if (caller?.signing?.required) {
-      // A key that must sign gets the refusal the general path gives an unsigned request.
-      try {
-        await verifySignature({
-          caller,
-          path,
-          headers,
-          body: new Uint8Array(),
-          keys: options.keys,
-          now: Math.floor(Date.now() / 1000),
-        });
-      } catch (error) {
-        return refuseFast(exchange, draft, ConnectError.from(error), answerHeaders);
-      }
-    }
     const outcome = await serve(exchange, {
       route,
       protocol,
@@ -333,8 +297,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       serve = (streamExchange, callOptions) =>
         serveServerStream(stream, streamExchange, callOptions);
     }
-    const call = audited(path, exchange.remoteAddress, exchange.headers);
-    if (options.audit.enabled) exchange.onClose(() => recordAudit(call));
+    const call = auditedCall(path, exchange.remoteAddress, exchange.headers);
+    if (options.audit.enabled) exchange.onClose(() => finishAudit(options.audit, call));
     serveFast(exchange, route, protocol, serve, call).catch((error: unknown) => {
       if (exchange.closed) return;
       if (!exchange.answered) exchange.answer({ ":status": 500 }, undefined);
@@ -355,13 +319,16 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     }
     cors.allow(request, response);
     const procedure = (request.url ?? "").split("?", 1)[0] ?? "";
-    const call = audited(procedure, request.socket?.remoteAddress ?? "", request.headers);
+    const call = auditedCall(procedure, request.socket?.remoteAddress ?? "", request.headers);
     let closed = false;
+    const closing: (() => void)[] = [];
     response.once("close", () => {
       closed = true;
-      recordAudit(call);
+      for (const task of closing) task();
+      finishAudit(options.audit, call);
     });
-    serve(request, response, call.draft, call.meter).catch((error: unknown) => {
+    const onClose = (task: () => void) => (closed ? task() : closing.push(task));
+    serve(request, response, call, onClose).catch((error: unknown) => {
       // A caller that went away mid-stream is no error of ours: the audit says "canceled".
       if (closed) return;
       if (!response.headersSent) {

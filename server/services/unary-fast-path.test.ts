@@ -44,6 +44,9 @@ beforeAll(async () => {
       }
       return { caller: undefined, peer };
     },
+    signatureDue: () => false,
+    verify: async () => {},
+    hold: () => () => {},
   };
   const handler = createRpcHandler({
     routes: (router) =>
@@ -62,7 +65,6 @@ beforeAll(async () => {
       enabled: false,
       onError: () => {},
     }),
-    keys: store.keys,
     maxMessageBytes: 1024,
     corsOrigins: ["https://app.example"],
     onError: (error) => {

@@ -38,7 +38,11 @@ export function describeDoorStoresContract(open: () => Promise<Store>): void {
     expect(bytesOf(await store.keys.get("k1"))).toEqual(bytesOf(key));
     expect((await store.keys.list()).map((k) => k.keyId)).toEqual(["k2", "k1"]);
     expect(await store.keys.count()).toBe(2);
+    const revoked: (string | undefined)[] = [];
+    store.keys.onRevoke((keyId) => revoked.push(keyId));
     expect((await store.keys.revoke("k1", 5_000))?.revokedAt).toBe(5_000);
+    // Its listeners hear of it: at once, or through the shared store's feed.
+    await expect.poll(() => revoked).toContain("k1");
     expect((await store.keys.revoke("k1", 9_000))?.revokedAt).toBe(5_000);
     expect(await store.keys.get("nobody")).toBeUndefined();
     const soon = Date.now() + 60_000;

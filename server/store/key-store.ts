@@ -36,6 +36,12 @@ export interface KeyStore {
   list(): Promise<StoredKey[]>;
   /** revoke marks a key revoked at a time (unless it already is) and returns it. */
   revoke(keyId: string, at: number): Promise<StoredKey | undefined>;
+  /**
+   * onRevoke calls listener with each key revoked from now on, by this instance or another
+   * sharing the store; with undefined when revocations may have been missed (the shared
+   * store's feed was down), so any key may be revoked. Returns the unsubscribe.
+   */
+  onRevoke(listener: (keyId: string | undefined) => void): () => void;
   /** count is the number of keys, revoked ones included. */
   count(): Promise<number>;
   /**

@@ -10,8 +10,11 @@ export const keyChannel = "cloudagent_keys";
 
 /** PgKeyStore is the key store in PostgreSQL, with a cache other instances keep true. */
 export interface PgKeyStore extends KeyStore {
-  /** forget drops a key from the cache (it was revoked elsewhere); every key when none is named. */
-  forget(keyId?: string): void;
+  /**
+   * revoked hears that a key was revoked (by any instance): it drops the key from the cache
+   * and tells onRevoke's listeners; every key, when none is named (the feed was down).
+   */
+  revoked(keyId?: string): void;
 }
 
 /**
@@ -23,10 +26,16 @@ export interface PgKeyStore extends KeyStore {
 export function createPgKeyStore(db: PgDatabase): PgKeyStore {
   let lastSweep = 0;
   const cache = new Map<string, StoredKey>();
+  const revokeListeners = new Set<(keyId: string | undefined) => void>();
   return {
-    forget(keyId) {
+    revoked(keyId) {
       if (keyId === undefined) cache.clear();
       else cache.delete(keyId);
+      for (const listener of revokeListeners) listener(keyId);
+    },
+    onRevoke(listener) {
+      revokeListeners.add(listener);
+      return () => revokeListeners.delete(listener);
     },
     async insert(key) {
       await db.query(
@@ -60,6 +69,7 @@ export function createPgKeyStore(db: PgDatabase): PgKeyStore {
         [at, keyId, keyChannel],
       );
       cache.delete(keyId);
+      // This instance's own notification is heard like another's, which tells the listeners.
       return row && keyFromRow(row);
     },
     async count() {

@@ -84,7 +84,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     channels: [eventChannel, auditChannel, keyChannel],
     onNotification: (channel, payload) => {
       if (channel === keyChannel) {
-        keys.forget(payload);
+        keys.revoked(payload);
         return;
       }
       const received = channel === auditChannel ? audit.receive(payload) : receiveEvent(payload);
@@ -98,7 +98,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     },
     onGap: () => {
       // Revocations may have been missed too.
-      keys.forget();
+      keys.revoked();
       for (const listener of gapListeners) listener();
     },
   }).catch(async (error) => {

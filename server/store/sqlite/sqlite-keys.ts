@@ -37,6 +37,7 @@ export function createSqliteKeyStore(
   // Every call checks its key: the keys read so far, by id. (Unknown ids are not kept: a
   // caller sending made-up ones must not fill memory.)
   const cache = new Map<string, StoredKey>();
+  const revokeListeners = new Set<(keyId: string | undefined) => void>();
   const read = (keyId: string) => {
     const row = select.get(keyId);
     const key = row && keyFromRow(row);
@@ -66,7 +67,13 @@ export function createSqliteKeyStore(
     },
     async revoke(keyId, at) {
       await write(() => revoke.run(at, keyId));
-      return read(keyId);
+      const revoked = read(keyId);
+      if (revoked) for (const listener of revokeListeners) listener(keyId);
+      return revoked;
+    },
+    onRevoke(listener) {
+      revokeListeners.add(listener);
+      return () => revokeListeners.delete(listener);
     },
     async count() {
       return (count.get() as { n: number }).n;

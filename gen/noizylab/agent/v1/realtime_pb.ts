@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file noizylab/agent/v1/realtime.proto.
  */
 export const file_noizylab_agent_v1_realtime: GenFile = /*@__PURE__*/
-  fileDesc("CiBub2l6eWxhYi9hZ2VudC92MS9yZWFsdGltZS5wcm90bxIRbm9penlsYWIuYWdlbnQudjEiywIKC0NsaWVudEZyYW1lEhIKCnJlcXVlc3RfaWQYASABKAkSJwoEcGluZxgCIAEoCzIXLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdIABInCgRwb25nGAMgASgLMhcubm9penlsYWIuYWdlbnQudjEuUG9uZ0gAEiwKBHRhc2sYBCABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrRnJhbWVIABI2CglzdWJzY3JpYmUYBSABKAsyIS5ub2l6eWxhYi5hZ2VudC52MS5TdWJzY3JpYmVGcmFtZUgAEjoKC3Vuc3Vic2NyaWJlGAYgASgLMiMubm9penlsYWIuYWdlbnQudjEuVW5zdWJzY3JpYmVGcmFtZUgAEiwKBGF1dGgYByABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5BdXRoRnJhbWVIAEIGCgRraW5kIqwECgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgJEjIKB3dlbGNvbWUYAiABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5XZWxjb21lRnJhbWVIABInCgRwaW5nGAMgASgLMhcubm9penlsYWIuYWdlbnQudjEuUGluZ0gAEicKBHBvbmcYBCABKAsyFy5ub2l6eWxhYi5hZ2VudC52MS5Qb25nSAASMQoEdGFzaxgFIAEoCzIhLm5vaXp5bGFiLmFnZW50LnYxLlN1Ym1pdFJlc3BvbnNlSAASLgoGcmVzdWx0GAYgASgLMhwubm9penlsYWIuYWdlbnQudjEuVGFza0V2ZW50SAASLgoFZXJyb3IYByABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5GcmFtZUVycm9ySAASOAoKc3Vic2NyaWJlZBgIIAEoCzIiLm5vaXp5bGFiLmFnZW50LnYxLlN1YnNjcmliZWRGcmFtZUgAEjwKDHVuc3Vic2NyaWJlZBgJIAEoCzIkLm5vaXp5bGFiLmFnZW50LnYxLlVuc3Vic2NyaWJlZEZyYW1lSAASMAoFZXZlbnQYCiABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsRXZlbnRIABI+Cg1hdXRoZW50aWNhdGVkGAsgASgLMiUubm9penlsYWIuYWdlbnQudjEuQXV0aGVudGljYXRlZEZyYW1lSABCBgoEa2luZCIcCglBdXRoRnJhbWUSDwoHYXBpX2tleRgBIAEoCSIkChJBdXRoZW50aWNhdGVkRnJhbWUSDgoGa2V5X2lkGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiFQoEUG9uZxINCgVub25jZRgBIAEoBCJUCglUYXNrRnJhbWUSMAoGc3VibWl0GAEgASgLMiAubm9penlsYWIuYWdlbnQudjEuU3VibWl0UmVxdWVzdBIVCg1zdHJlYW1fZXZlbnRzGAIgASgIIj0KDlN1YnNjcmliZUZyYW1lEisKB2NoYW5uZWwYASABKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIisKEFVuc3Vic2NyaWJlRnJhbWUSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJIr4BCgxXZWxjb21lRnJhbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAiABKA0SFwoPaWRsZV90aW1lb3V0X21zGAMgASgNEhcKD21heF9mcmFtZV9ieXRlcxgEIAEoDRIZChFtYXhfc3Vic2NyaXB0aW9ucxgFIAEoDRIVCg1hdXRoZW50aWNhdGVkGAYgASgIEhcKD2F1dGhfdGltZW91dF9tcxgHIAEoDSJXCg9TdWJzY3JpYmVkRnJhbWUSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEisKB2NoYW5uZWwYAiABKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIiwKEVVuc3Vic2NyaWJlZEZyYW1lEhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCSIrCgpGcmFtZUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCWIGcHJvdG8z", [file_noizylab_agent_v1_channel, file_noizylab_agent_v1_task, file_noizylab_agent_v1_task_service]);
+  fileDesc("CiBub2l6eWxhYi9hZ2VudC92MS9yZWFsdGltZS5wcm90bxIRbm9penlsYWIuYWdlbnQudjEiywIKC0NsaWVudEZyYW1lEhIKCnJlcXVlc3RfaWQYASABKAkSJwoEcGluZxgCIAEoCzIXLm5vaXp5bGFiLmFnZW50LnYxLlBpbmdIABInCgRwb25nGAMgASgLMhcubm9penlsYWIuYWdlbnQudjEuUG9uZ0gAEiwKBHRhc2sYBCABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5UYXNrRnJhbWVIABI2CglzdWJzY3JpYmUYBSABKAsyIS5ub2l6eWxhYi5hZ2VudC52MS5TdWJzY3JpYmVGcmFtZUgAEjoKC3Vuc3Vic2NyaWJlGAYgASgLMiMubm9penlsYWIuYWdlbnQudjEuVW5zdWJzY3JpYmVGcmFtZUgAEiwKBGF1dGgYByABKAsyHC5ub2l6eWxhYi5hZ2VudC52MS5BdXRoRnJhbWVIAEIGCgRraW5kIqwECgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgJEjIKB3dlbGNvbWUYAiABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5XZWxjb21lRnJhbWVIABInCgRwaW5nGAMgASgLMhcubm9penlsYWIuYWdlbnQudjEuUGluZ0gAEicKBHBvbmcYBCABKAsyFy5ub2l6eWxhYi5hZ2VudC52MS5Qb25nSAASMQoEdGFzaxgFIAEoCzIhLm5vaXp5bGFiLmFnZW50LnYxLlN1Ym1pdFJlc3BvbnNlSAASLgoGcmVzdWx0GAYgASgLMhwubm9penlsYWIuYWdlbnQudjEuVGFza0V2ZW50SAASLgoFZXJyb3IYByABKAsyHS5ub2l6eWxhYi5hZ2VudC52MS5GcmFtZUVycm9ySAASOAoKc3Vic2NyaWJlZBgIIAEoCzIiLm5vaXp5bGFiLmFnZW50LnYxLlN1YnNjcmliZWRGcmFtZUgAEjwKDHVuc3Vic2NyaWJlZBgJIAEoCzIkLm5vaXp5bGFiLmFnZW50LnYxLlVuc3Vic2NyaWJlZEZyYW1lSAASMAoFZXZlbnQYCiABKAsyHy5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsRXZlbnRIABI+Cg1hdXRoZW50aWNhdGVkGAsgASgLMiUubm9penlsYWIuYWdlbnQudjEuQXV0aGVudGljYXRlZEZyYW1lSABCBgoEa2luZCJSCglBdXRoRnJhbWUSDwoHYXBpX2tleRgBIAEoCRI0CglzaWduYXR1cmUYAiABKAsyIS5ub2l6eWxhYi5hZ2VudC52MS5GcmFtZVNpZ25hdHVyZSJVCg5GcmFtZVNpZ25hdHVyZRIOCgZrZXlfaWQYASABKAkSEQoJdGltZXN0YW1wGAIgASgDEg0KBW5vbmNlGAMgASgJEhEKCXNpZ25hdHVyZRgEIAEoCSIkChJBdXRoZW50aWNhdGVkRnJhbWUSDgoGa2V5X2lkGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiFQoEUG9uZxINCgVub25jZRgBIAEoBCJUCglUYXNrRnJhbWUSMAoGc3VibWl0GAEgASgLMiAubm9penlsYWIuYWdlbnQudjEuU3VibWl0UmVxdWVzdBIVCg1zdHJlYW1fZXZlbnRzGAIgASgIIj0KDlN1YnNjcmliZUZyYW1lEisKB2NoYW5uZWwYASABKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIisKEFVuc3Vic2NyaWJlRnJhbWUSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJIr4BCgxXZWxjb21lRnJhbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAiABKA0SFwoPaWRsZV90aW1lb3V0X21zGAMgASgNEhcKD21heF9mcmFtZV9ieXRlcxgEIAEoDRIZChFtYXhfc3Vic2NyaXB0aW9ucxgFIAEoDRIVCg1hdXRoZW50aWNhdGVkGAYgASgIEhcKD2F1dGhfdGltZW91dF9tcxgHIAEoDSJXCg9TdWJzY3JpYmVkRnJhbWUSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEisKB2NoYW5uZWwYAiABKAsyGi5ub2l6eWxhYi5hZ2VudC52MS5DaGFubmVsIiwKEVVuc3Vic2NyaWJlZEZyYW1lEhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCSJDCgpGcmFtZUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDWIGcHJvdG8z", [file_noizylab_agent_v1_channel, file_noizylab_agent_v1_task, file_noizylab_agent_v1_task_service]);
 
 /**
  * ClientFrame is one WebSocket message from a client to the gateway at /ws: a text frame in
@@ -216,6 +216,15 @@ export type AuthFrame = Message<"noizylab.agent.v1.AuthFrame"> & {
    * @generated from field: string api_key = 1;
    */
   apiKey: string;
+
+  /**
+   * The session's signature, which a key made with require_signature must give: as a signed
+   * request's headers would carry it, over the path "/ws" and an empty body (see
+   * docs/security.md). Frames that come with a signed session need no signature of their own.
+   *
+   * @generated from field: noizylab.agent.v1.FrameSignature signature = 2;
+   */
+  signature?: FrameSignature | undefined;
 };
 
 /**
@@ -224,6 +233,49 @@ export type AuthFrame = Message<"noizylab.agent.v1.AuthFrame"> & {
  */
 export const AuthFrameSchema: GenMessage<AuthFrame> = /*@__PURE__*/
   messageDesc(file_noizylab_agent_v1_realtime, 2);
+
+/**
+ * FrameSignature is a request signature in a frame: what a signed request's x-ca-* headers
+ * carry.
+ *
+ * @generated from message noizylab.agent.v1.FrameSignature
+ */
+export type FrameSignature = Message<"noizylab.agent.v1.FrameSignature"> & {
+  /**
+   * The key's id (x-ca-key-id).
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Unix time in whole seconds (x-ca-timestamp).
+   *
+   * @generated from field: int64 timestamp = 2;
+   */
+  timestamp: bigint;
+
+  /**
+   * 16 to 64 characters of A-Z, a-z, 0-9, - and _, new for every signature (x-ca-nonce).
+   *
+   * @generated from field: string nonce = 3;
+   */
+  nonce: string;
+
+  /**
+   * 64 lowercase hex digits (x-ca-signature).
+   *
+   * @generated from field: string signature = 4;
+   */
+  signature: string;
+};
+
+/**
+ * Describes the message noizylab.agent.v1.FrameSignature.
+ * Use `create(FrameSignatureSchema)` to create a new message.
+ */
+export const FrameSignatureSchema: GenMessage<FrameSignature> = /*@__PURE__*/
+  messageDesc(file_noizylab_agent_v1_realtime, 3);
 
 /**
  * AuthenticatedFrame confirms who the session acts as.
@@ -244,7 +296,7 @@ export type AuthenticatedFrame = Message<"noizylab.agent.v1.AuthenticatedFrame">
  * Use `create(AuthenticatedFrameSchema)` to create a new message.
  */
 export const AuthenticatedFrameSchema: GenMessage<AuthenticatedFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 3);
+  messageDesc(file_noizylab_agent_v1_realtime, 4);
 
 /**
  * Ping asks for a Pong.
@@ -265,7 +317,7 @@ export type Ping = Message<"noizylab.agent.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 4);
+  messageDesc(file_noizylab_agent_v1_realtime, 5);
 
 /**
  * Pong answers a Ping.
@@ -286,7 +338,7 @@ export type Pong = Message<"noizylab.agent.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 5);
+  messageDesc(file_noizylab_agent_v1_realtime, 6);
 
 /**
  * TaskFrame submits a task over the socket.
@@ -314,7 +366,7 @@ export type TaskFrame = Message<"noizylab.agent.v1.TaskFrame"> & {
  * Use `create(TaskFrameSchema)` to create a new message.
  */
 export const TaskFrameSchema: GenMessage<TaskFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 6);
+  messageDesc(file_noizylab_agent_v1_realtime, 7);
 
 /**
  * SubscribeFrame opens a subscription.
@@ -335,7 +387,7 @@ export type SubscribeFrame = Message<"noizylab.agent.v1.SubscribeFrame"> & {
  * Use `create(SubscribeFrameSchema)` to create a new message.
  */
 export const SubscribeFrameSchema: GenMessage<SubscribeFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 7);
+  messageDesc(file_noizylab_agent_v1_realtime, 8);
 
 /**
  * UnsubscribeFrame closes a subscription.
@@ -356,7 +408,7 @@ export type UnsubscribeFrame = Message<"noizylab.agent.v1.UnsubscribeFrame"> & {
  * Use `create(UnsubscribeFrameSchema)` to create a new message.
  */
 export const UnsubscribeFrameSchema: GenMessage<UnsubscribeFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 8);
+  messageDesc(file_noizylab_agent_v1_realtime, 9);
 
 /**
  * WelcomeFrame tells a new session about itself.
@@ -419,7 +471,7 @@ export type WelcomeFrame = Message<"noizylab.agent.v1.WelcomeFrame"> & {
  * Use `create(WelcomeFrameSchema)` to create a new message.
  */
 export const WelcomeFrameSchema: GenMessage<WelcomeFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 9);
+  messageDesc(file_noizylab_agent_v1_realtime, 10);
 
 /**
  * SubscribedFrame confirms a subscription.
@@ -447,7 +499,7 @@ export type SubscribedFrame = Message<"noizylab.agent.v1.SubscribedFrame"> & {
  * Use `create(SubscribedFrameSchema)` to create a new message.
  */
 export const SubscribedFrameSchema: GenMessage<SubscribedFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 10);
+  messageDesc(file_noizylab_agent_v1_realtime, 11);
 
 /**
  * UnsubscribedFrame confirms the end of a subscription.
@@ -468,7 +520,7 @@ export type UnsubscribedFrame = Message<"noizylab.agent.v1.UnsubscribedFrame"> &
  * Use `create(UnsubscribedFrameSchema)` to create a new message.
  */
 export const UnsubscribedFrameSchema: GenMessage<UnsubscribedFrame> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 11);
+  messageDesc(file_noizylab_agent_v1_realtime, 12);
 
 /**
  * FrameError says why a frame was refused; the session stays open unless it says otherwise.
@@ -489,6 +541,14 @@ export type FrameError = Message<"noizylab.agent.v1.FrameError"> & {
    * @generated from field: string message = 2;
    */
   message: string;
+
+  /**
+   * With resource_exhausted for a rate limit: how long to wait before trying again, in
+   * milliseconds, as the retry-after header and RetryInfo detail of an RPC say.
+   *
+   * @generated from field: uint32 retry_after_ms = 3;
+   */
+  retryAfterMs: number;
 };
 
 /**
@@ -496,5 +556,5 @@ export type FrameError = Message<"noizylab.agent.v1.FrameError"> & {
  * Use `create(FrameErrorSchema)` to create a new message.
  */
 export const FrameErrorSchema: GenMessage<FrameError> = /*@__PURE__*/
-  messageDesc(file_noizylab_agent_v1_realtime, 12);
+  messageDesc(file_noizylab_agent_v1_realtime, 13);
 
