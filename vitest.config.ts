@@ -9,6 +9,8 @@ export default defineConfig({
       "examples/**/*.test.ts",
       "bench/**/*.test.ts",
     ],
+    // The attack suite runs apart, after these (see vitest.attacks.config.ts).
+    exclude: ["**/node_modules/**", "server/attacks/**"],
     // A throwaway PostgreSQL server for the tests of the PostgreSQL store and of scale-out.
     globalSetup: ["server/store/postgres/postgres-global-setup.ts"],
     // Some tests start servers and child processes; none depends on the machine's speed.

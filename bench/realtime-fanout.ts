@@ -19,6 +19,7 @@ import { loadConfig } from "../server/config.js";
 import { createEngine } from "../server/engine/engine.js";
 import { createEventBus } from "../server/engine/event-bus.js";
 import { createListener } from "../server/listener/listener.js";
+import { Pacer, workPerTurn } from "../server/listener/pacer.js";
 import { createChannelHub } from "../server/realtime/channel-hub.js";
 import { encodeEventFrame } from "../server/realtime/frame-codec.js";
 import { createGateway } from "../server/realtime/gateway.js";
@@ -106,8 +107,10 @@ async function startGateway(dir: string): Promise<Target> {
     metricsIntervalMs: 60_000,
     onError: console.error,
   });
+  const pacer = new Pacer(workPerTurn);
   const gateway = createGateway({
     types: createRegistry(),
+    pacer,
     engine,
     hub,
     door,
@@ -124,6 +127,7 @@ async function startGateway(dir: string): Promise<Target> {
   const listener = createListener({
     handler: (_request, response) => response.end(),
     upgrade: gateway.handleUpgrade,
+    pacer,
     deadlines: {
       headerTimeoutMs: 10_000,
       idleTimeoutMs: 300_000,

@@ -9,6 +9,7 @@ import { createEngine, type Engine } from "./engine/engine.js";
 import { usePooledProtobufWriter } from "./lib/pooled-protobuf-writer.js";
 import { connectionCapOf, openFileLimit } from "./listener/connection-caps.js";
 import { createListener } from "./listener/listener.js";
+import { Pacer, workPerTurn } from "./listener/pacer.js";
 import { createAddressPolicy } from "./net/address-policy.js";
 import { guardedRequest } from "./net/guarded-request.js";
 import { bundledPluginDir, createPluginHost } from "./plugins/plugin-host.js";
@@ -138,6 +139,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     metricsIntervalMs: config.metricsIntervalMs,
     onError,
   });
+  // One pacer for every connection: requests, streams and frames take turns alike.
+  const pacer = new Pacer(workPerTurn);
   const gateway = createGateway({
     engine,
     hub,
@@ -145,6 +148,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     audit,
     authTimeoutMs: config.wsAuthTimeoutMs,
     types: plugins.types,
+    pacer,
     limits: {
       heartbeatMs: config.wsHeartbeatMs,
       idleTimeoutMs: config.wsIdleTimeoutMs,
@@ -198,6 +202,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const listener = createListener({
     handler,
     streams: handler.stream,
+    pacer,
     upgrade: gateway.handleUpgrade,
     deadlines: config,
     caps: {

@@ -2,6 +2,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseKey } from "../clients/shared/api-key.js";
+import {
+  deriveSigningKey,
+  newNonce,
+  sha256Hex,
+  signatureHeaders,
+  signFields,
+} from "../clients/shared/request-signing.js";
 import { type Agent, createAgent } from "./agent.js";
 import { type AgentConfig, loadConfig } from "./config.js";
 
@@ -24,6 +32,32 @@ export function tempDir(prefix = "cloudagent-test-"): string {
 /** adminKey reads the admin key an agent wrote to its data directory at first start. */
 export function adminKey(dataDir: string): string {
   return readFileSync(join(dataDir, "admin.key"), "utf8").trim();
+}
+
+/**
+ * signedHeaders are the headers of a request signed with a key (see docs/security.md): its
+ * bearer key, and a signature over the path and the body as sent, with a fresh nonce.
+ */
+export async function signedHeaders(
+  key: string,
+  path: string,
+  body: string,
+): Promise<Record<string, string>> {
+  const { keyId, secret } = parseKey(key) ?? { keyId: "", secret: "" };
+  const fields = {
+    keyId,
+    timestamp: Math.floor(Date.now() / 1000),
+    nonce: newNonce(),
+    path,
+    bodySha256: await sha256Hex(new TextEncoder().encode(body)),
+  };
+  return {
+    authorization: `Bearer ${key}`,
+    [signatureHeaders.keyId]: keyId,
+    [signatureHeaders.timestamp]: String(fields.timestamp),
+    [signatureHeaders.nonce]: fields.nonce,
+    [signatureHeaders.signature]: await signFields(await deriveSigningKey(secret), fields),
+  };
 }
 
 /** startTestAgent starts an agent on 127.0.0.1 and port 0, with config overrides. */
@@ -70,12 +104,23 @@ export interface AgentProcess {
 
 const cli = join(import.meta.dirname, "..", "bin", "cloudagent.js");
 
-/** spawnAgent starts `cloudagent serve` on a free loopback port and waits until it listens. */
+/**
+ * spawnAgent starts `cloudagent serve` on a free loopback port and waits until it listens;
+ * with openFileLimit, under that limit on open files (the shell's `ulimit -n`).
+ */
 export function spawnAgent(
   dataDir: string,
   env: Record<string, string> = {},
+  openFileLimit?: number,
 ): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [cli, "serve"], {
+  const [command, args] =
+    openFileLimit === undefined
+      ? [process.execPath, [cli, "serve"]]
+      : [
+          "sh",
+          ["-c", `ulimit -n ${openFileLimit} && exec "$0" "$@"`, process.execPath, cli, "serve"],
+        ];
+  const child = spawn(command, args, {
     env: {
       ...process.env,
       CLOUDAGENT_PORT: "0",

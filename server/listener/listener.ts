@@ -10,6 +10,7 @@ import { type ConnectionCapsOptions, capConnections } from "./connection-caps.js
 import { Http1Deadlines } from "./http1-deadlines.js";
 import { guardSession } from "./http2-deadlines.js";
 import type { RequestHandler } from "./node-types.js";
+import { Pacer, workPerTurn } from "./pacer.js";
 import { routeConnection } from "./protocol-sniffer.js";
 import { type StreamTaker, takeStreams } from "./take-streams.js";
 
@@ -21,6 +22,11 @@ export interface ListenerOptions {
   readonly handler: RequestHandler;
   /** Serves HTTP/2 streams it takes on the core API, before the handler sees them. */
   readonly streams?: StreamTaker | undefined;
+  /**
+   * Shares the event loop's turns among connections: each request waits its turn. One of
+   * its own (workPerTurn pieces a turn) when not given.
+   */
+  readonly pacer?: Pacer | undefined;
   /** Takes HTTP/1.1 upgrade requests; without it they are refused. */
   readonly upgrade?: UpgradeHandler | undefined;
   /** How long clients may take, and stay idle. */
@@ -65,21 +71,28 @@ export interface Listener {
  */
 export function createListener(options: ListenerOptions): Listener {
   const { deadlines } = options;
+  const pacer = options.pacer ?? new Pacer(workPerTurn);
   const http1Deadlines = new Http1Deadlines(deadlines);
   // HTTP/1.1 sockets with a request in flight; the others are idle keep-alive connections.
   const busy = new Set<Socket>();
   let closing = false;
+  // Every request waits its turn with the pacer: its connection's. (HTTP/2 streams wait
+  // theirs before they become requests: see takeStreams.)
   const handler: RequestHandler = (request, response) => {
-    if (request.httpVersionMajor === 1) {
-      const socket = request.socket as Socket;
-      http1Deadlines.request(request as IncomingMessage, response as http.ServerResponse);
-      busy.add(socket);
-      response.once("close", () => {
-        busy.delete(socket);
-        if (closing) socket.end();
-      });
+    if (request.httpVersionMajor !== 1) {
+      options.handler(request, response);
+      return;
     }
-    options.handler(request, response);
+    const socket = request.socket as Socket;
+    http1Deadlines.request(request as IncomingMessage, response as http.ServerResponse);
+    busy.add(socket);
+    response.once("close", () => {
+      busy.delete(socket);
+      if (closing) socket.end();
+    });
+    pacer.run(socket, () => {
+      if (!socket.destroyed) options.handler(request, response);
+    });
   };
   const settings = { maxConcurrentStreams: options.maxConcurrentStreams };
   const http2Server = options.tls
@@ -93,13 +106,17 @@ export function createListener(options: ListenerOptions): Listener {
         handler,
       )
     : http2.createServer({ settings }, handler);
-  if (options.streams) takeStreams(http2Server, options.streams);
+  takeStreams(http2Server, options.streams ?? (() => false), pacer);
   const server: net.Server = options.tls ? http2Server : net.createServer();
   if (options.caps) capConnections(server, options.caps);
   const upgrade: UpgradeHandler = options.upgrade ?? ((_request, socket) => socket.destroy());
+  // An upgrade waits its connection's turn too: a few hundred handshakes arriving together
+  // are taken a few at a time.
   const upgradeAfterHeaders: UpgradeHandler = (request, socket, head) => {
     http1Deadlines.upgrade(request.socket);
-    upgrade(request, socket, head);
+    pacer.run(socket, () => {
+      if (!socket.destroyed) upgrade(request, socket, head);
+    });
   };
   // Over TLS, HTTP/1.1 requests (and so upgrades) reach the HTTP/2 server through allowHTTP1.
   http2Server.on("upgrade", upgradeAfterHeaders);

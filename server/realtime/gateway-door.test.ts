@@ -5,20 +5,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { type AgentClient, createAgentClient } from "../../clients/node/client.js";
 import { connectRealtime } from "../../clients/node/realtime.js";
-import { parseKey } from "../../clients/shared/api-key.js";
 import { RealtimeError } from "../../clients/shared/realtime-client.js";
-import {
-  deriveSigningKey,
-  newNonce,
-  sha256Hex,
-  signatureHeaders,
-  signFields,
-} from "../../clients/shared/request-signing.js";
 import { type CreateKeyRequestSchema, Scope } from "../../gen/noizylab/agent/v1/key_service_pb.js";
 import { TaskState } from "../../gen/noizylab/agent/v1/task_pb.js";
-import { startTestAgent, type TestAgent } from "../test-support.js";
+import { signedHeaders, startTestAgent, type TestAgent } from "../test-support.js";
 import { closeCodes } from "./session.js";
-import { connectWith, kind } from "./test-socket.js";
+import { connectWith, kind, upgradeStatus as upgradeStatusOf } from "./test-socket.js";
 
 const submitPath = "/noizylab.agent.v1.TaskService/Submit";
 const echo = { task: { case: "echo" as const, value: { text: "over the socket" } } };
@@ -48,43 +40,10 @@ async function newKey(init: Partial<MessageInitShape<typeof CreateKeyRequestSche
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 /** signedUpgrade is the headers of an upgrade signed with a key: over "/ws", with no body. */
-async function signedUpgrade(key: string): Promise<Record<string, string>> {
-  const { keyId, secret } = parseKey(key) ?? { keyId: "", secret: "" };
-  const fields = {
-    keyId,
-    timestamp: Math.floor(Date.now() / 1000),
-    nonce: newNonce(),
-    path: "/ws",
-    bodySha256: await sha256Hex(new Uint8Array()),
-  };
-  return {
-    ...bearer(key),
-    [signatureHeaders.keyId]: keyId,
-    [signatureHeaders.timestamp]: String(fields.timestamp),
-    [signatureHeaders.nonce]: fields.nonce,
-    [signatureHeaders.signature]: await signFields(await deriveSigningKey(secret), fields),
-  };
-}
+const signedUpgrade = (key: string) => signedHeaders(key, "/ws", "");
 
-/** upgradeStatus tries an upgrade and says how it was answered: 101, or the refusal's status. */
-function upgradeStatus(
-  headers: Record<string, string>,
-): Promise<{ status: number; retry?: string | undefined }> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(new URL("/ws", server.url.href.replace("http", "ws")), [], {
-      headers,
-    });
-    ws.once("open", () => {
-      ws.close();
-      resolve({ status: 101 });
-    });
-    ws.once("unexpected-response", (_request, response) => {
-      resolve({ status: response.statusCode ?? 0, retry: response.headers["retry-after"] });
-      response.resume();
-    });
-    ws.once("error", () => {});
-  });
-}
+/** upgradeStatus tries an upgrade to the test server (see the helper of that name). */
+const upgradeStatus = (headers: Record<string, string>) => upgradeStatusOf(server, headers);
 
 const realtimeUrl = () => new URL("/ws", server.url.href.replace("http", "ws")).href;
 

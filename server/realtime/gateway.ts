@@ -8,6 +8,7 @@ import type { RealtimeStats } from "../../gen/noizylab/agent/v1/channel_pb.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { finishAudit, noteRefusal, startAudit } from "../audit/request-audit.js";
 import type { Engine } from "../engine/engine.js";
+import type { Pacer } from "../listener/pacer.js";
 import { keyFromHeaders } from "../security/api-keys.js";
 import { asRefusal, type Door, type Refusal } from "../security/door.js";
 import type { ChannelHub } from "./channel-hub.js";
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   readonly authTimeoutMs: number;
   /** The plugins' message types, for Any payloads in JSON frames. */
   readonly types: Registry;
+  /** Shares the event loop's turns among connections: each frame waits its turn. */
+  readonly pacer: Pacer;
 }
 
 /**
@@ -173,6 +176,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           hub: options.hub,
           limits: options.limits,
           door,
+          pacer: options.pacer,
           start: upgrade.start,
         });
         open.add(session);

@@ -9,6 +9,7 @@ import {
   ServerFrameSchema,
 } from "../../gen/noizylab/agent/v1/realtime_pb.js";
 import type { Engine } from "../engine/engine.js";
+import type { Pacer } from "../listener/pacer.js";
 import type { Refusal } from "../security/door.js";
 import type { Caller } from "../security/scopes.js";
 import type { ChannelHub } from "./channel-hub.js";
@@ -47,6 +48,9 @@ export const closeCodes = {
 const closeGraceMs = 5_000;
 // Frames a client may send while its auth frame is checked; they are taken in order after.
 const maxFramesWhileAuthenticating = 64;
+// Frames wait their turn with the pacer; past this many waiting, the session's socket is not
+// read until they are taken.
+const maxWaitingFrames = 256;
 
 /** SessionInfo describes a session for operators. */
 export interface SessionInfo {
@@ -76,6 +80,8 @@ export interface SessionOptions {
   readonly limits: SessionLimits;
   /** The door as this session meets it: its auth frame and each request frame pass it. */
   readonly door: FrameDoor;
+  /** Shares the event loop's turns among connections: each frame waits its turn. */
+  readonly pacer: Pacer;
   readonly start: SessionStart;
 }
 
@@ -102,6 +108,8 @@ export class Session {
   private authTimer: NodeJS.Timeout | undefined;
   private release: () => void = () => {};
   private readonly requests: SessionRequests;
+  /** Frames received and not yet taken. */
+  private waiting = 0;
 
   constructor(private readonly options: SessionOptions) {
     const { socket, limits, start } = options;
@@ -111,7 +119,7 @@ export class Session {
       write: (data) => this.write(data),
       closed: this.closed.signal,
     });
-    socket.on("message", (data: Buffer, isBinary) => this.receive(data, isBinary));
+    socket.on("message", (data: Buffer, isBinary) => this.enqueue(data, isBinary));
     socket.on("pong", () => {
       this.alive = true;
     });
@@ -233,6 +241,19 @@ export class Session {
           retryAfterMs: retryAfter === undefined ? 0 : Number(retryAfter) * 1000,
         },
       },
+    });
+  }
+
+  /**
+   * enqueue has a frame taken in its turn (see Pacer): a flood of frames on one session waits
+   * its turns instead of holding up everyone else.
+   */
+  private enqueue(data: Buffer, isBinary: boolean): void {
+    const { socket, pacer } = this.options;
+    if (++this.waiting > maxWaitingFrames) socket.pause();
+    pacer.run(this, () => {
+      if (--this.waiting <= maxWaitingFrames / 2 && socket.isPaused) socket.resume();
+      if (!this.closed.signal.aborted) this.receive(data, isBinary);
     });
   }
 

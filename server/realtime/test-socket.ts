@@ -73,10 +73,8 @@ export async function connect(
 }
 
 /** connectWith opens /ws with the given headers, and waits for its welcome. */
-export async function connectWith(target: TestAgent, headers: Record<string, string>) {
-  const url = new URL("/ws", target.url);
-  url.protocol = "ws:";
-  const ws = new WebSocket(url, [], { headers });
+export async function connectWith(target: { readonly url: URL }, headers: Record<string, string>) {
+  const ws = new WebSocket(socketUrl(target), [], { headers });
   const socket = new TestSocket(ws, false);
   await new Promise((resolve, reject) => {
     ws.once("open", resolve);
@@ -84,6 +82,35 @@ export async function connectWith(target: TestAgent, headers: Record<string, str
   });
   await socket.next((f) => f.kind.case === "welcome");
   return socket;
+}
+
+/**
+ * upgradeStatus tries an upgrade to /ws and says how it was answered: 101 (the session is
+ * closed at once), or the refusal's status and retry-after.
+ */
+export function upgradeStatus(
+  target: { readonly url: URL },
+  headers: Record<string, string>,
+): Promise<{ status: number; retry?: string | undefined }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(socketUrl(target), [], { headers });
+    ws.once("open", () => {
+      ws.close();
+      resolve({ status: 101 });
+    });
+    ws.once("unexpected-response", (_request, response) => {
+      resolve({ status: response.statusCode ?? 0, retry: response.headers["retry-after"] });
+      response.resume();
+    });
+    ws.once("error", () => {});
+  });
+}
+
+/** socketUrl is the ws: address of a server's /ws. */
+function socketUrl(target: { readonly url: URL }): URL {
+  const url = new URL("/ws", target.url);
+  url.protocol = "ws:";
+  return url;
 }
 
 /** kind matches frames of a kind. */

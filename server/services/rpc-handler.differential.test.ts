@@ -14,6 +14,7 @@ import {
 } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { loadConfig } from "../config.js";
+import { Pacer, workPerTurn } from "../listener/pacer.js";
 import { takeStreams } from "../listener/take-streams.js";
 import { createDoor } from "../security/door.js";
 import { doorOptionsOf } from "../security/door-config.js";
@@ -93,7 +94,7 @@ beforeAll(async () => {
   ours = createServer(handler);
   // Unary calls (in gRPC, gRPC-Web and Connect; over HTTP/1.1 in all but gRPC) and gRPC
   // server streams take our fast path: it must answer alike too.
-  takeStreams(ours, handler.stream);
+  takeStreams(ours, handler.stream, new Pacer(workPerTurn));
   stock1 = createHttpServer(adapter);
   ours1 = createHttpServer((request, response) => handler(request, response));
   urls.stock = await listen(stock);

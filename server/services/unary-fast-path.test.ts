@@ -14,6 +14,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentService } from "../../gen/noizylab/agent/v1/agent_service_pb.js";
 import { createAuditLog } from "../audit/audit-log.js";
+import { Pacer, workPerTurn } from "../listener/pacer.js";
 import { takeStreams } from "../listener/take-streams.js";
 import { type Door, Refusal } from "../security/door.js";
 import { createSqliteStore } from "../store/sqlite/sqlite-store.js";
@@ -73,11 +74,15 @@ beforeAll(async () => {
   });
   server = createServer(handler);
   server.on("session", (session) => sessions.push(session));
-  takeStreams(server, (stream, headers) => {
-    const took = handler.stream(stream, headers);
-    if (took) taken++;
-    return took;
-  });
+  takeStreams(
+    server,
+    (stream, headers) => {
+      const took = handler.stream(stream, headers);
+      if (took) taken++;
+      return took;
+    },
+    new Pacer(workPerTurn),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   http1Server = createHttpServer(handler);
