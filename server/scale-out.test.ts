@@ -278,11 +278,14 @@ describe("several instances on one PostgreSQL", () => {
       await expect
         .poll(async () => (await onB.agent.getCapabilities({})).realtime?.subscriptions)
         .toBe(1);
+      const revoked = performance.now();
       await createAgentClient({ baseUrl: a.url.href, apiKey: a.apiKey }).keys.revokeKey({ keyId });
       expect(await session.closed).toEqual({
         code: closeCodes.revoked,
         reason: `API key ${keyId} was revoked`,
       });
+      // Within a second, as the door promises (docs/security.md): b hears it from the store.
+      expect(performance.now() - revoked).toBeLessThan(1_000);
       expect(await watching).toMatchObject({ code: Code.Canceled });
     } finally {
       await b.stop({ keepData: true });
