@@ -3,14 +3,14 @@ import { join } from "node:path";
 import type { CanaryReport } from "./canary-probe.js";
 
 /** How often the canary probes, and the slowest answer its p99 may have (see docs/security.md). */
-export const canaryIntervalMs = 50;
+const canaryIntervalMs = 50;
 export const canaryBarMs = 200;
 /**
  * How long the canary watches each attack at least: a hundred probes, so that the p99 is a
  * percentile and not simply the slowest probe. An attack over sooner is watched as what it
  * left behind (connections held, streams open, a backlog queued) plays out.
  */
-export const canaryWindowMs = 100 * canaryIntervalMs;
+const canaryWindowMs = 100 * canaryIntervalMs;
 /** How long the canary probes before any attack: its first calls are slow (its code compiles). */
 const canaryWarmUpMs = 20 * canaryIntervalMs;
 

@@ -46,7 +46,7 @@ export interface Target {
 }
 
 /** expectHeld checks what the canary saw during an attack against the bar. */
-export function expectHeld(seen: CanaryReport): void {
+function expectHeld(seen: CanaryReport): void {
   expect(seen.failures).toEqual([]);
   // The canary saw the whole window, a probe every 50 ms: it was not held up itself.
   expect(seen.health.length).toBeGreaterThanOrEqual(90);
