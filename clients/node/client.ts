@@ -14,6 +14,7 @@ import { TaskService } from "../../gen/noizylab/agent/v1/task_service_pb.js";
 import { withKey } from "../shared/key-interceptors.js";
 import type { ResultMessage, SpecField } from "../shared/task-types.js";
 import { createBalancedTransport } from "./balancer.js";
+import { nodeSigner } from "./node-signer.js";
 import { type RunOptions, runTask, type TaskInit } from "./run-task.js";
 
 /** Protocol is a wire protocol the agent serves. */
@@ -76,6 +77,7 @@ export function createAgentTransport(options: AgentClientOptions & { baseUrl: st
         sign: options.sign,
         protocol: options.protocol ?? "connect",
         json: options.useJson === true && options.protocol !== "grpc",
+        signer: nodeSigner,
       },
       options.interceptors,
     ),

@@ -1,4 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
+import type { RequestSigner } from "./request-signing.js";
 import { createSigningInterceptor } from "./signing-interceptor.js";
 
 /** KeyInterceptorOptions are how a client presents its key, and how its transport writes messages. */
@@ -10,6 +11,8 @@ export interface KeyInterceptorOptions {
   readonly protocol: string;
   /** Whether messages travel as JSON (Connect and gRPC-Web only). */
   readonly json: boolean;
+  /** How signatures are computed: on WebCrypto unless given. */
+  readonly signer?: RequestSigner | undefined;
 }
 
 /**
@@ -27,7 +30,14 @@ export function withKey(
     return next(request);
   };
   const signing = options.sign
-    ? [createSigningInterceptor({ apiKey, protocol: options.protocol, json: options.json })]
+    ? [
+        createSigningInterceptor({
+          apiKey,
+          protocol: options.protocol,
+          json: options.json,
+          signer: options.signer,
+        }),
+      ]
     : [];
   return [bearer, ...interceptors, ...signing];
 }

@@ -3,7 +3,15 @@ import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { SubmitRequestSchema } from "../../gen/noizylab/agent/v1/task_service_pb.js";
-import { deriveSigningKey, sha256Hex, signFields, stringToSign } from "./request-signing.js";
+import { nodeSigner } from "../node/node-signer.js";
+import {
+  deriveSigningKey,
+  type RequestSigner,
+  sha256Hex,
+  signFields,
+  stringToSign,
+  webCryptoSigner,
+} from "./request-signing.js";
 
 interface Vectors {
   secret: string;
@@ -47,6 +55,27 @@ describe("request signing", () => {
     expect(await signFields(await deriveSigningKey(published.secret), fields)).toBe(
       vector.signature,
     );
+  });
+
+  const signers: [string, RequestSigner][] = [
+    ["WebCrypto", webCryptoSigner],
+    ["node:crypto", nodeSigner],
+  ];
+  describe.each(signers)("the %s signer", (_name, signer) => {
+    it.each(published.vectors)("signs the published vector: $name", async (vector) => {
+      const signingKey = await deriveSigningKey(published.secret);
+      const fields = {
+        keyId: published.keyId,
+        timestamp: vector.timestamp,
+        nonce: vector.nonce,
+        path: vector.path,
+      };
+      const body = Buffer.from(vector.bodyHex, "hex");
+      expect(await signer(signingKey, fields, body)).toBe(vector.signature);
+      // One more byte of body changes the signature.
+      const longer = Buffer.concat([body, Buffer.from([0])]);
+      expect(await signer(signingKey, fields, longer)).not.toBe(vector.signature);
+    });
   });
 
   it("serializes a request to the exact bytes of the gRPC vector, as the signing interceptor does", () => {

@@ -67,6 +67,20 @@ export async function signFields(signingKey: Uint8Array, fields: SignedFields): 
   return hex(await hmac(signingKey, encoder.encode(stringToSign(fields))));
 }
 
+/**
+ * RequestSigner computes the signature over a request's fields and its body as sent: the
+ * signature of signFields over the body's sha256Hex.
+ */
+export type RequestSigner = (
+  signingKey: Uint8Array,
+  fields: Omit<SignedFields, "bodySha256">,
+  body: Uint8Array,
+) => string | Promise<string>;
+
+/** webCryptoSigner signs on WebCrypto, which browsers and Node both have. */
+export const webCryptoSigner: RequestSigner = async (signingKey, fields, body) =>
+  signFields(signingKey, { ...fields, bodySha256: await sha256Hex(body) });
+
 /** newNonce is 16 random bytes in base64url: unique per request. */
 export function newNonce(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));

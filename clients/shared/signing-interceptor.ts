@@ -4,9 +4,9 @@ import { parseKey } from "./api-key.js";
 import {
   deriveSigningKey,
   newNonce,
-  sha256Hex,
+  type RequestSigner,
   signatureHeaders,
-  signFields,
+  webCryptoSigner,
 } from "./request-signing.js";
 
 /** SigningOptions say how the transport will put messages on the wire, so the exact bytes can be signed. */
@@ -17,6 +17,8 @@ export interface SigningOptions {
   readonly protocol: string;
   /** Whether messages travel as JSON (Connect and gRPC-Web only). */
   readonly json: boolean;
+  /** How the signature is computed: webCryptoSigner unless given. */
+  readonly signer?: RequestSigner | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -49,6 +51,7 @@ export function createSigningInterceptor(options: SigningOptions): Interceptor {
   if (!parsed) throw new Error("the API key is not of the form ca_<key id>_<secret>");
   const { keyId } = parsed;
   const signingKey = deriveSigningKey(parsed.secret);
+  const signer = options.signer ?? webCryptoSigner;
   return (next) => async (request) => {
     const schema = request.method.input as DescMessage;
     const messages: Message[] = [];
@@ -69,12 +72,11 @@ export function createSigningInterceptor(options: SigningOptions): Interceptor {
       timestamp: Math.floor(Date.now() / 1000),
       nonce: newNonce(),
       path: new URL(request.url).pathname,
-      bodySha256: await sha256Hex(body),
     };
     request.header.set(signatureHeaders.keyId, fields.keyId);
     request.header.set(signatureHeaders.timestamp, String(fields.timestamp));
     request.header.set(signatureHeaders.nonce, fields.nonce);
-    request.header.set(signatureHeaders.signature, await signFields(await signingKey, fields));
+    request.header.set(signatureHeaders.signature, await signer(await signingKey, fields, body));
     if (!request.stream) return next(request);
     return next({
       ...request,

@@ -292,6 +292,17 @@ const rows: Row[] = [
     refusal: false,
   },
   {
+    name: "an oversized signed message, refused before its signature is checked",
+    config: { maxMessageBytes: 2048 },
+    request: async (server) => {
+      const body = `{"spec":{"echo":{"text":"${"x".repeat(4096)}"}}}`;
+      return { headers: await signed(await signingKey(server), body), body };
+    },
+    code: Code.ResourceExhausted,
+    message: "request body exceeds 2112 bytes",
+    refusal: true,
+  },
+  {
     name: "a gzip bomb",
     config: { maxMessageBytes: 64 * 1024 },
     request: async (server) => ({

@@ -99,9 +99,13 @@ export interface Door {
   hold(kind: HeldCall, admission: Admission, cancel: Cancel): () => void;
 }
 
-/** asRefusal is a Refusal as it is, or any other failure of the door as an internal one. */
-export function asRefusal(error: unknown, peer: Peer = { ip: "", country: "" }): Refusal {
-  return error instanceof Refusal ? error : new Refusal(ConnectError.from(error), peer);
+/** asRefusal is a Refusal as it is, or any other failure of the door as the refusal of a call from `peer` with `keyId`. */
+export function asRefusal(
+  error: unknown,
+  peer: Peer = { ip: "", country: "" },
+  keyId = "",
+): Refusal {
+  return error instanceof Refusal ? error : new Refusal(ConnectError.from(error), peer, keyId);
 }
 
 function rateLimited(keyId: string, peer: Peer, waitMs: number): Refusal {

@@ -37,8 +37,9 @@ import {
   refusalAnswer,
   writeRefusal,
 } from "../security/refusal-response.js";
-import { connectGetMessage, readBody } from "../security/signature-verifier.js";
+import { bodyTooLarge, connectGetMessage, readBody } from "../security/signature-verifier.js";
 import { createCors } from "./cors.js";
+import { type Body, readBody as readFastBody } from "./fast-call.js";
 import { type FastExchange, Http1Exchange, Http2Exchange } from "./fast-exchange.js";
 import { codeOfResponse, counted, replay } from "./response-bodies.js";
 import { serveServerStream } from "./stream-fast-path.js";
@@ -210,7 +211,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
           body: request.method === "GET" ? connectGetMessage(request.url ?? "") : received,
         });
       } catch (error) {
-        return refuse(asRefusal(error, peer));
+        return refuse(asRefusal(error, peer, caller?.keyId));
       }
       universalRequest = { ...universalRequest, body: replay(received) };
     }
@@ -251,13 +252,23 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     const answerHeaders = cors.headersFor(headers.origin);
     const { door } = options;
     let admission: Admission;
+    let body: Body | undefined;
     try {
       const admitted = door.admit({ path, headers, socketAddress: draft.peerIp ?? "" });
       // A known key is admitted at once: no turn of the microtask queue.
       admission = admitted instanceof Promise ? await admitted : admitted;
-      // Signed calls take the general path: one here is unsigned, and refused if it must sign.
       if (door.signatureDue(admission, headers)) {
-        await door.verify(admission, { path, headers, body: new Uint8Array() });
+        // A signature covers the body as sent, so it is read whole and checked before any parsing.
+        const maxBytes = options.maxMessageBytes + signedBodySlack;
+        body = await readFastBody(exchange.body, maxBytes);
+        if (!body.complete) {
+          throw asRefusal(bodyTooLarge(maxBytes), admission.peer, admission.caller?.keyId);
+        }
+        await door.verify(admission, {
+          path,
+          headers,
+          body: Buffer.concat(body.chunks, body.size),
+        });
       }
       if (route.method.methodKind !== "unary") {
         // Cut off at once when its key is revoked or expires.
@@ -275,6 +286,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       contextValues: createContextValues().set(kCaller, caller).set(kAudit, draft),
       shutdownSignal: options.router.shutdownSignal,
       answerHeaders,
+      body,
     });
     draft.code = outcome.code;
     meter.in = outcome.bytesIn;

@@ -36,7 +36,7 @@ export async function serveServerStream(
   const { route, limits } = options;
   const draft = options.contextValues.get(kAudit);
   const { context, compression } = startCall(exchange, options);
-  const body = await readBody(exchange.body, limits.readMaxBytes + 5);
+  const body = options.body ?? (await readBody(exchange.body, limits.readMaxBytes + 5));
   const serializer = route.serialization.getO(true);
   let bytesOut = 0;
   let error: ConnectError | undefined;

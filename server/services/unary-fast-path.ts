@@ -32,9 +32,16 @@ import { noteTask } from "../audit/audit-interceptor.js";
 import type { MaybePromise } from "../lib/maybe-promise.js";
 import { kAudit } from "../security/context.js";
 import { discardBody } from "../security/refusal-response.js";
-import { isSigned } from "../security/signature-verifier.js";
 import { connectAnswer } from "./connect-answer.js";
-import { binary, enveloped, FastContext, inputOf, readBody, toNode } from "./fast-call.js";
+import {
+  type Body,
+  binary,
+  enveloped,
+  FastContext,
+  inputOf,
+  readBody,
+  toNode,
+} from "./fast-call.js";
 import type { FastExchange } from "./fast-exchange.js";
 
 /** FastRoute is a unary or server-streaming method as a service registered it. */
@@ -101,8 +108,8 @@ export type FastProtocol = "grpc" | "grpc-web" | "connect" | "connect-json";
 
 /**
  * fastProtocolOf says whether a call can take the fast path, and in which protocol: a POST
- * of one message (binary, or Connect JSON), not compressed, without a deadline or signature
- * (which take the general path: their handling is rarer, and longer).
+ * of one message (binary, or Connect JSON), not compressed, without a deadline (which takes
+ * the general path: its handling is rarer, and longer).
  */
 export function fastProtocolOf(headers: IncomingHttpHeaders): FastProtocol | undefined {
   if (headers[":method"] !== "POST") return undefined;
@@ -110,8 +117,7 @@ export function fastProtocolOf(headers: IncomingHttpHeaders): FastProtocol | und
     headers["grpc-encoding"] !== undefined ||
     headers["content-encoding"] !== undefined ||
     headers["grpc-timeout"] !== undefined ||
-    headers["connect-timeout-ms"] !== undefined ||
-    isSigned(headers)
+    headers["connect-timeout-ms"] !== undefined
   ) {
     return undefined;
   }
@@ -138,6 +144,8 @@ export interface FastCallOptions {
   readonly shutdownSignal: AbortSignal | undefined;
   /** Headers every answer to the call carries (a browser's CORS headers); undefined for none. */
   readonly answerHeaders: Record<string, string> | undefined;
+  /** The body, when the door read it already (to check its signature); else read by the call. */
+  readonly body?: Body | undefined;
 }
 
 /** FastCallOutcome is how a call ended and the body bytes it moved. */
@@ -197,7 +205,7 @@ export async function serveUnary(
 ): Promise<FastCallOutcome> {
   const { route, protocol, limits } = options;
   const { context, compression } = startCall(exchange, options);
-  const body = await readBody(exchange.body, limits.readMaxBytes + 5);
+  const body = options.body ?? (await readBody(exchange.body, limits.readMaxBytes + 5));
   let output: Uint8Array | undefined;
   let error: ConnectError | undefined;
   // The task the request and the response name goes in the audit draft, as on the general

@@ -20,6 +20,9 @@ export interface StoredKey {
   readonly requireSignature: boolean;
 }
 
+/** How often, at most, useNonce also deletes expired nonces (an indexed delete). */
+export const nonceSweepMs = 10_000;
+
 /** KeyStore keeps the API keys. */
 export interface KeyStore {
   /** insert adds a key. */
@@ -46,7 +49,8 @@ export interface KeyStore {
   count(): Promise<number>;
   /**
    * useNonce records a request nonce of a key until a time; false when it was already
-   * recorded and has not expired (a replay). Expired nonces are forgotten.
+   * recorded and has not expired (a replay). Expired nonces are forgotten, every
+   * nonceSweepMs at most.
    */
   useNonce(keyId: string, nonce: string, expiresAt: number): Promise<boolean>;
 }

@@ -1,9 +1,6 @@
 import { type KeyRow, keyColumns, keyFromRow, keyValues } from "../key-rows.js";
-import type { KeyStore, StoredKey } from "../key-store.js";
+import { type KeyStore, nonceSweepMs, type StoredKey } from "../key-store.js";
 import type { PgDatabase } from "./pg-database.js";
-
-/** How often, at most, useNonce also deletes expired nonces. */
-const nonceSweepMs = 10_000;
 
 /** The NOTIFY channel that tells every instance which key was revoked. */
 export const keyChannel = "cloudagent_keys";

@@ -135,4 +135,9 @@ export const migrations: readonly string[] = [
   DROP INDEX tasks_queue;
   CREATE INDEX tasks_queue_by_key ON tasks (key_id, priority DESC, id) WHERE state = 1;
   `,
+  // Expired nonces are deleted through an index, every few seconds (see nonceSweepMs): a
+  // scan of every nonce of the last ten minutes took ~20 ms of each signed call at 500 a second.
+  `
+  CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at);
+  `,
 ];

@@ -131,13 +131,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       () => counts.apply(moves),
     );
   }
-  // An in-memory database has no second connection: nonces then share the first.
-  const nonceDb = inMemory ? db : new Database(options.path);
-  if (nonceDb !== db) {
-    nonceDb.pragma("synchronous = NORMAL");
-    nonceDb.pragma("busy_timeout = 5000");
-    nonceDb.pragma(`wal_autocheckpoint = ${checkpointPages}`);
-  }
 
   // Positional parameters: better-sqlite3 binds a named one ~0.05 µs slower, and a task's
   // insert and two updates bind 46 (~2 µs a task).
@@ -338,7 +331,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   return {
-    keys: createSqliteKeyStore(db, nonceDb, write),
+    keys: createSqliteKeyStore(db, write),
     audit: createSqliteAuditStore(db, write),
     // One instance uses a SQLite file: its rate-limit buckets need not leave its memory.
     shared: false,
@@ -409,7 +402,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async close() {
       await logSync?.close();
-      if (nonceDb !== db) nonceDb.close();
       db.close();
     },
   };
