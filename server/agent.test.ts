@@ -354,4 +354,22 @@ describe("a real server on one port", () => {
     );
     expect(parsed.stdout).toMatch(/"numberValue": 1|"values": \[\s*1,/);
   });
+
+  it("refuses buf curl's reflection without a key at once, in every protocol", async () => {
+    const base = server.url.href.replace(/\/$/, "");
+    // Reflection is a bidirectional stream the client keeps open until it has an answer: a
+    // refusal that waited for the request's end would hang until the kill below.
+    for (const protocol of ["grpc", "connect", "grpcweb"]) {
+      const listed = run(
+        buf,
+        ["curl", "--http2-prior-knowledge", "--protocol", protocol, "--list-services", base],
+        { timeout: 10_000 },
+      );
+      // buf reads an unauthenticated reflection as a registry login it lacks, and says so.
+      await expect(listed, protocol).rejects.toMatchObject({
+        killed: false,
+        stderr: expect.stringContaining("you are not authenticated"),
+      });
+    }
+  });
 });

@@ -17,14 +17,16 @@ export function protocolOf(contentType: string): "grpc" | "grpc-web" | "connect"
   return "connect";
 }
 
-// A refused caller may send this much body before its connection is cut.
+// A refused caller may send this much body after its answer before its stream is cut.
 const maxDiscardedBytes = 4 * 1024 * 1024;
 
 /**
- * discardBody lets the rest of the request body arrive and drops it, unparsed: Node resets an
- * HTTP/2 stream answered while its body is still coming (the client sees ENHANCE_YOUR_CALM
- * instead of the answer), and an HTTP/1.1 connection could not be reused. A body past the
- * cap cuts the connection instead.
+ * discardBody lets the rest of a request body arrive and drops it, unparsed, once the answer
+ * is out. The answer goes first, so a client that keeps its side open (a bidirectional stream
+ * that waits for the server) has it at once. Reading on matters: Node resets a stream it was
+ * answered on while its body was unread, and a client still sending then sees the reset
+ * rather than the answer; an HTTP/1.1 connection could not be reused. A body past the cap
+ * is cut off (its answer is out by then).
  */
 export function discardBody(request: Readable): Promise<void> {
   if (request.readableEnded) return Promise.resolve();
@@ -84,16 +86,25 @@ export function refusalAnswer(
   };
 }
 
-/** writeRefusal answers a refused request (see refusalAnswer) once its body has arrived. */
-export async function writeRefusal(
+/**
+ * writeRefusal answers a refused request at once (see refusalAnswer), and then lets the rest of
+ * its body in and drops it (see discardBody). Over HTTP/2 an answer without a body is
+ * trailers-only: one HEADERS frame that ends the stream, as gRPC's C core requires (headers,
+ * then an empty DATA frame to end the stream, is "Stream removed" there).
+ */
+export function writeRefusal(
   request: NodeRequest,
   response: NodeResponse,
   error: ConnectError,
   extraHeaders: Record<string, string> = {},
 ): Promise<void> {
-  await discardBody(request);
   const answer = refusalAnswer(String(request.headers["content-type"] ?? ""), error, extraHeaders);
-  response.writeHead(answer.status, answer.headers);
-  if (answer.body) response.end(answer.body);
-  else response.end();
+  if ("stream" in response && answer.body === undefined) {
+    response.stream.respond({ ":status": answer.status, ...answer.headers }, { endStream: true });
+  } else {
+    response.writeHead(answer.status, answer.headers);
+    if (answer.body) response.end(answer.body);
+    else response.end();
+  }
+  return discardBody(request);
 }

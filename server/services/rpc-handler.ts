@@ -77,12 +77,12 @@ async function refuseFast(
   answerHeaders?: Record<string, string>,
 ): Promise<void> {
   noteRefusal(draft, refusal);
-  await discardBody(exchange.body);
   const answer = refusalAnswer(String(exchange.headers["content-type"]), refusal.error, {
     ...answerHeaders,
     ...refusal.headers,
   });
   exchange.answer({ ":status": answer.status, ...answer.headers }, answer.body);
+  await discardBody(exchange.body);
 }
 
 /** cutOff ends a response at once, as it stands: its HTTP/2 stream reset, or its connection cut. */
@@ -227,14 +227,14 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     let answer = universalResponse;
     if (!draft.code)
       ({ code: draft.code, response: answer } = await codeOfResponse(universalResponse));
-    // An error may come before the body was read to its end (a message over the size limit):
-    // it waits for the rest of the body, as refusals do.
-    if (draft.code !== "ok") await discardBody(request);
     const responseBody = answer.body;
     await universalResponseToNodeResponse(
       responseBody ? { ...answer, body: counted(responseBody, (n) => (meter.out += n)) } : answer,
       response,
     );
+    // An error may come before the body was read to its end (a message over the size limit):
+    // the rest is let in and dropped after the answer, as for refusals.
+    if (draft.code !== "ok") await discardBody(request);
   }
 
   const cors = createCors(options.corsOrigins);

@@ -89,10 +89,11 @@ export async function serveServerStream(
   await flushing;
   await flush();
   if (stream.destroyed) return { code: "canceled", bytesIn: body.size, bytesOut };
-  if (!body.complete) await discardBody(stream);
   respond();
   const trailers = grpcTrailers(context, error);
   stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   stream.end();
+  // An error may come before the body was read to its end: the rest is let in and dropped.
+  if (!body.complete) await discardBody(stream);
   return { code: error ? codeToString(error.code) : "ok", bytesIn: body.size, bytesOut };
 }

@@ -230,10 +230,10 @@ export async function serveUnary(
         ? grpcWebAnswer(context, compression, limits, output, error)
         : connectAnswer(context, compression, limits, binary(protocol), output, error);
   const answer = answering instanceof Promise ? await answering : answering;
-  // An error may come before the body was read to its end: the rest is let in and dropped.
-  if (!body.complete) await discardBody(exchange.body);
   if (options.answerHeaders) Object.assign(answer.headers, options.answerHeaders);
   exchange.answer(answer.headers, answer.body, answer.trailers);
+  // An error may come before the body was read to its end: the rest is let in and dropped.
+  if (!body.complete) await discardBody(exchange.body);
   return {
     code: error ? codeToString(error.code) : "ok",
     bytesIn: body.size,
