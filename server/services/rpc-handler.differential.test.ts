@@ -346,7 +346,6 @@ const cases: [string, string, Record<string, string>, Uint8Array][] = [
     { "content-type": "application/grpc", te: "trailers" },
     envelope(ping(0)),
   ],
-  ["unsupported content type", path, { "content-type": "text/plain" }, ping(0)],
   ["malformed Connect JSON", path, { "content-type": "application/json" }, Buffer.from("{nope")],
   [
     "malformed gRPC frame",
@@ -428,5 +427,22 @@ describe("our RPC handler against connect-node's stock adapter", () => {
       exchange(urls.ours, requestPath, headers, body),
     ]);
     expect(fromOurs).toEqual(fromStock);
+  });
+
+  // The one deliberate difference: stock answers a content type it cannot read with an empty
+  // 415, ours adds a Connect error saying what to send (see protocol-rejections.ts).
+  it("answers an unsupported content type with stock's status, and says what to send", async () => {
+    const unsupported = { "content-type": "text/plain" };
+    const [fromStock, fromOurs] = await Promise.all([
+      exchange(urls.stock, path, unsupported, ping(0)),
+      exchange(urls.ours, path, unsupported, ping(0)),
+    ]);
+    expect(fromStock).toMatchObject({ status: 415, body: "" });
+    expect(fromOurs.status).toBe(415);
+    expect(fromOurs.headers["content-type"]).toBe("application/json");
+    expect(JSON.parse(Buffer.from(fromOurs.body, "base64").toString())).toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining('content type "text/plain" is not one'),
+    });
   });
 });

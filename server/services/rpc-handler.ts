@@ -41,6 +41,7 @@ import { bodyTooLarge, connectGetMessage, readBody } from "../security/signature
 import { createCors } from "./cors.js";
 import { type Body, readBody as readFastBody } from "./fast-call.js";
 import { type FastExchange, Http1Exchange, Http2Exchange } from "./fast-exchange.js";
+import { explainRejection } from "./protocol-rejections.js";
 import { codeOfResponse, counted, replay } from "./response-bodies.js";
 import { serveServerStream } from "./stream-fast-path.js";
 import {
@@ -224,9 +225,13 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
           }
         : universalRequest,
     );
-    let answer = universalResponse;
-    if (!draft.code)
-      ({ code: draft.code, response: answer } = await codeOfResponse(universalResponse));
+    let answer = explainRejection(
+      universalResponse,
+      handler.method,
+      request.method ?? "",
+      String(request.headers["content-type"] ?? ""),
+    );
+    if (!draft.code) ({ code: draft.code, response: answer } = await codeOfResponse(answer));
     const responseBody = answer.body;
     await universalResponseToNodeResponse(
       responseBody ? { ...answer, body: counted(responseBody, (n) => (meter.out += n)) } : answer,
