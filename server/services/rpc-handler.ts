@@ -43,6 +43,7 @@ import { type Body, readBody as readFastBody } from "./fast-call.js";
 import { type FastExchange, Http1Exchange, Http2Exchange } from "./fast-exchange.js";
 import { explainRejection } from "./protocol-rejections.js";
 import { codeOfResponse, counted, replay } from "./response-bodies.js";
+import { serviceDocument } from "./service-document.js";
 import { serveServerStream } from "./stream-fast-path.js";
 import {
   type FastCallOptions,
@@ -324,9 +325,16 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     return true;
   }
 
+  const aboutThisServer = serviceDocument(router.handlers.map((h) => h.service.typeName));
   const handler = (request: NodeRequest, response: NodeResponse) => {
     // A browser's preflight carries no key: it is answered before the door, and not audited.
     if (cors.answerPreflight(request, response)) return;
+    // What this server is, for anyone who opens it (see serviceDocument): no key, no audit.
+    if (request.method === "GET" && request.url === "/") {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(aboutThisServer);
+      return;
+    }
     // HTTP/2 calls that can take the fast path came off their streams (see `stream`).
     if (
       request.httpVersionMajor === 1 &&
