@@ -92,6 +92,17 @@ describe("a gRPC client on gRPC's C core (python3-grpcio)", () => {
       scopes: [Scope.TASKS_READ],
     });
     await admin.keys.revokeKey({ keyId: info?.keyId ?? "" });
+    const { key: mustSign } = await admin.keys.createKey({
+      name: "must sign",
+      scopes: [Scope.TASKS_READ],
+      requireSignature: true,
+    });
+    // One call at once, then one every hundred seconds: the second call is over the limit.
+    const { key: limited } = await admin.keys.createKey({
+      name: "limited",
+      scopes: [Scope.TASKS_READ],
+      rateLimit: { perSecond: 0.01, burst: 1 },
+    });
     const unknown = `ca_${"0".repeat(16)}_${"x".repeat(43)}`;
     const cases: (Case & { code: string; message: string })[] = [
       { name: "no key", call: "get_task", code: "UNAUTHENTICATED", message: "missing API key" },
@@ -115,6 +126,21 @@ describe("a gRPC client on gRPC's C core (python3-grpcio)", () => {
         key: submitOnly,
         code: "PERMISSION_DENIED",
         message: "tasks:read",
+      },
+      {
+        name: "unsigned, with a key that must sign",
+        call: "get_task",
+        key: mustSign,
+        code: "UNAUTHENTICATED",
+        message: "requires signed requests",
+      },
+      { name: "within the rate", call: "get_task", key: limited, code: "NOT_FOUND", message: "" },
+      {
+        name: "over the rate",
+        call: "get_task",
+        key: limited,
+        code: "RESOURCE_EXHAUSTED",
+        message: "is over its rate limit",
       },
       {
         name: "no key, server stream",
