@@ -3,7 +3,7 @@
 // pass must work. Stubs are made from proto/ by Debian's protoc and grpc_python_plugin
 // (scripts/install-test-deps.sh installs them with python3-grpcio).
 import { execFile } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -78,6 +78,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  if (stubs) rmSync(stubs, { recursive: true, force: true });
 });
 
 describe("a gRPC client on gRPC's C core (python3-grpcio)", () => {
