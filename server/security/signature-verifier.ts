@@ -91,22 +91,3 @@ export function connectGetMessage(target: string): Uint8Array {
     ? Buffer.from(message, "base64url")
     : Buffer.from(message, "utf8");
 }
-
-/** bodyTooLarge refuses a signed body past `maxBytes`, before any of it is checked. */
-export const bodyTooLarge = (maxBytes: number) =>
-  new ConnectError(`request body exceeds ${maxBytes} bytes`, Code.ResourceExhausted);
-
-/** readBody collects a request body up to a limit; past it, ResourceExhausted (bodyTooLarge). */
-export async function readBody(
-  body: AsyncIterable<Uint8Array>,
-  maxBytes: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.byteLength;
-    if (size > maxBytes) throw bodyTooLarge(maxBytes);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}

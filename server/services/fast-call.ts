@@ -130,7 +130,8 @@ async function* rest(body: Body, stream: Readable): AsyncIterable<Uint8Array> {
   if (!body.complete) yield* stream as AsyncIterable<Uint8Array>;
 }
 
-const one = (body: Body) =>
+/** wholeBody is a body's bytes in one buffer (its one chunk, when it came in one). */
+export const wholeBody = (body: Body) =>
   body.chunks.length === 1 ? (body.chunks[0] as Buffer) : Buffer.concat(body.chunks, body.size);
 
 /**
@@ -147,7 +148,7 @@ export function inputOf(
 ): MaybePromise<Message> {
   const parser = route.serialization.getI(binary(protocol));
   if (body.complete) {
-    const bytes = one(body);
+    const bytes = wholeBody(body);
     if (!enveloped(protocol)) return parser.parse(bytes);
     if (bytes.length >= 5 && bytes[0] === 0 && bytes.readUInt32BE(1) === bytes.length - 5) {
       return parser.parse(bytes.subarray(5));

@@ -4,8 +4,10 @@ import {
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from "node:http2";
+import type { Readable } from "node:stream";
 import {
   Code,
+  ConnectError,
   type ConnectRouter,
   type ConnectRouterOptions,
   createConnectRouter,
@@ -37,9 +39,9 @@ import {
   refusalAnswer,
   writeRefusal,
 } from "../security/refusal-response.js";
-import { bodyTooLarge, connectGetMessage, readBody } from "../security/signature-verifier.js";
+import { connectGetMessage } from "../security/signature-verifier.js";
 import { createCors } from "./cors.js";
-import { type Body, readBody as readFastBody } from "./fast-call.js";
+import { type Body, readBody, wholeBody } from "./fast-call.js";
 import { type FastExchange, Http1Exchange, Http2Exchange } from "./fast-exchange.js";
 import { explainRejection } from "./protocol-rejections.js";
 import { codeOfResponse, counted, replay } from "./response-bodies.js";
@@ -149,6 +151,35 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
   );
 
   /**
+   * readSigned reads a signed call's body whole, up to the largest message and its framing,
+   * and checks its signature (over the query's message for a Connect GET, at `getTarget`)
+   * before anything parses it: a signature covers the body as sent. Throws the Refusal.
+   */
+  async function readSigned(
+    admission: Admission,
+    path: string,
+    headers: IncomingHttpHeaders,
+    stream: Readable,
+    getTarget?: string,
+  ): Promise<Body> {
+    const maxBytes = options.maxMessageBytes + signedBodySlack;
+    const body = await readBody(stream, maxBytes);
+    if (!body.complete) {
+      const tooLarge = new ConnectError(
+        `request body exceeds ${maxBytes} bytes`,
+        Code.ResourceExhausted,
+      );
+      throw asRefusal(tooLarge, admission.peer, admission.caller?.keyId);
+    }
+    await options.door.verify(admission, {
+      path,
+      headers,
+      body: getTarget === undefined ? wholeBody(body) : connectGetMessage(getTarget),
+    });
+    return body;
+  }
+
+  /**
    * serve serves a call on the general path; `onClose` runs a task once its response has
    * closed (at once, if it has already).
    */
@@ -199,23 +230,15 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       contextValues,
     );
     if (door.signatureDue(admission, request.headers)) {
-      // A signature covers the body as sent, so it is read whole and checked before any parsing.
-      let received: Uint8Array;
+      let signed: Body;
       try {
-        received = await readBody(
-          universalRequest.body as AsyncIterable<Uint8Array>,
-          options.maxMessageBytes + signedBodySlack,
-        );
-        await door.verify(admission, {
-          path,
-          headers: request.headers,
-          // A Connect GET carries its message in the query: the signature covers it there.
-          body: request.method === "GET" ? connectGetMessage(request.url ?? "") : received,
-        });
+        // A Connect GET carries its message in the query: the signature covers it there.
+        const getTarget = request.method === "GET" ? (request.url ?? "") : undefined;
+        signed = await readSigned(admission, path, request.headers, request, getTarget);
       } catch (error) {
         return refuse(asRefusal(error, peer, caller?.keyId));
       }
-      universalRequest = { ...universalRequest, body: replay(received) };
+      universalRequest = { ...universalRequest, body: replay(wholeBody(signed)) };
     }
     const body = universalRequest.body;
     const universalResponse = await handler(
@@ -264,17 +287,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       // A known key is admitted at once: no turn of the microtask queue.
       admission = admitted instanceof Promise ? await admitted : admitted;
       if (door.signatureDue(admission, headers)) {
-        // A signature covers the body as sent, so it is read whole and checked before any parsing.
-        const maxBytes = options.maxMessageBytes + signedBodySlack;
-        body = await readFastBody(exchange.body, maxBytes);
-        if (!body.complete) {
-          throw asRefusal(bodyTooLarge(maxBytes), admission.peer, admission.caller?.keyId);
-        }
-        await door.verify(admission, {
-          path,
-          headers,
-          body: Buffer.concat(body.chunks, body.size),
-        });
+        body = await readSigned(admission, path, headers, exchange.body);
       }
       if (route.method.methodKind !== "unary") {
         // Cut off at once when its key is revoked or expires.
